@@ -1,0 +1,35 @@
+/* flavours.h: declares a kernel in every flavour and builds its row of a dispatch table, so that a
+ * kernel is added in one line and no list of flavours is kept by hand twice. */
+#ifndef BMK_FLAVOURS_H
+#define BMK_FLAVOURS_H
+#include "bmk.h"
+
+#define BMK_DECLARE_FLAVOURS(ret, stem, args)                                                       \
+    ret stem##_generic args;                                                                        \
+    ret stem##_avx2 args;                                                                           \
+    ret stem##_avx512 args;                                                                         \
+    ret stem##_neon args;
+
+#if BMK_HAVE_X86
+#define BMK_X86_SLOTS(stem) [BMK_AVX2] = stem##_avx2, [BMK_AVX512] = stem##_avx512,
+#else
+#define BMK_X86_SLOTS(stem)
+#endif
+#if BMK_HAVE_NEON
+#define BMK_NEON_SLOT(stem) [BMK_NEON] = stem##_neon,
+#else
+#define BMK_NEON_SLOT(stem)
+#endif
+/* Table row {generic, avx2, avx512, neon}, NULL where a flavour is not compiled in. */
+#define BMK_ALL_FLAVOURS(stem) {[BMK_SCALAR] = stem##_generic, BMK_X86_SLOTS(stem) BMK_NEON_SLOT(stem)}
+
+/* bandwidth probe */
+BMK_DECLARE_FLAVOURS(double, bmk_probe_read, (const double *a, size_t n))
+BMK_DECLARE_FLAVOURS(void, bmk_probe_copy, (double *dst, const double *src, size_t n))
+BMK_DECLARE_FLAVOURS(void, bmk_probe_triad, (double *a, const double *b, const double *c, double s, size_t n))
+
+/* GEMV, one line per format */
+#define BMK_GEMV_ARGS (const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1)
+BMK_DECLARE_FLAVOURS(void, bmk_gemv_f32, BMK_GEMV_ARGS)
+
+#endif

@@ -1,0 +1,65 @@
+/* threads.c: the one place that splits work across OpenMP threads. */
+#include "flavours.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static int resolve_threads(int threads) { return threads > 0 ? threads : bmk_default_threads(); }
+
+const bmk_probe_table bmk_probe = {
+    .read = BMK_ALL_FLAVOURS(bmk_probe_read),
+    .copy = BMK_ALL_FLAVOURS(bmk_probe_copy),
+    .triad = BMK_ALL_FLAVOURS(bmk_probe_triad),
+};
+
+double bmk_probe_run(int kind, int flavour, double *a, double *b, double *c, size_t n, long reps,
+                     int threads)
+{
+    double sum = 0;
+    const bmk_probe_table *t = &bmk_probe;
+#pragma omp parallel num_threads(resolve_threads(threads)) reduction(+ : sum)
+    {
+        size_t lo = 0, hi = n;
+#ifdef _OPENMP
+        int id = omp_get_thread_num(), nt = omp_get_num_threads();
+        /* slices aligned to 8 doubles (one cache line) so threads never share a line */
+        lo = (n * id / nt) & ~(size_t)7;
+        hi = id == nt - 1 ? n : (n * (id + 1) / nt) & ~(size_t)7;
+#endif
+        for (long r = 0; r < reps; r++) {
+            switch (kind) {
+            case 0: sum += t->read[flavour](a + lo, hi - lo); break;
+            case 1: t->copy[flavour](a + lo, b + lo, hi - lo); break;
+            default: t->triad[flavour](a + lo, b + lo, c + lo, 3.0, hi - lo); break;
+            }
+        }
+        if (kind != 0 && hi > lo) sum += a[lo];
+    }
+    return sum;
+}
+
+void bmk_gemv(int format, int flavour, const bmk_tensor *w, const void *act, float *y, int threads)
+{
+    const bmk_format *f = &bmk_formats[format];
+    const bmk_gemv_fn fn = f->gemv[flavour];
+    const int64_t tile = f->row_tile, tiles = (w->rows + tile - 1) / tile;
+    threads = resolve_threads(threads);
+    if (threads > tiles) threads = (int)tiles;
+    if (threads <= 1) {
+        fn(w, act, y, 0, w->rows);
+        return;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+#ifdef _OPENMP
+        const int64_t id = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+        const int64_t id = 0, nt = 1;
+#endif
+        /* static contiguous split over tiles: each thread streams its own part of the matrix */
+        int64_t r0 = tiles * id / nt * tile, r1 = tiles * (id + 1) / nt * tile;
+        if (r1 > w->rows) r1 = w->rows;
+        if (r0 < r1) fn(w, act, y + r0, r0, r1);
+    }
+}

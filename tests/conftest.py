@@ -1,0 +1,22 @@
+import pytest
+
+from bmbench import dispatch
+
+
+def _flavour_params():
+    """Every flavour as a pytest param; one this CPU cannot run is skipped with a visible reason."""
+    out = []
+    for st in dispatch.status():
+        marks = []
+        if not st["compiled"]:
+            marks.append(pytest.mark.skip(reason=f"flavour {st['flavour']} not compiled in"))
+        elif not st["runnable"]:
+            marks.append(pytest.mark.skip(reason=f"flavour {st['flavour']} unsupported by this CPU"))
+        out.append(pytest.param(st["flavour"], marks=marks, id=st["flavour"]))
+    return out
+
+
+def pytest_generate_tests(metafunc):
+    # a test taking a `flavour` argument runs once per kernel flavour
+    if "flavour" in metafunc.fixturenames:
+        metafunc.parametrize("flavour", _flavour_params())
