@@ -1,0 +1,23 @@
+"""bmbench: hardware-aware benchmarking of ternary Mamba-2 inference on CPUs and ARM boards.
+
+Python API (the CLI is a thin layer over it):
+    suite = bmbench.load_suite("probe")         # shipped name or a path to a YAML file
+    run = bmbench.run_suite(suite, output="probe.json")
+    run = bmbench.load_result("probe.json")
+"""
+__version__ = "0.1.0"
+
+
+def load_suite(name_or_path):
+    from .suites import load_suite as _load
+    return _load(name_or_path)
+
+
+def run_suite(suite, overrides=None, output=None, **kw):
+    from .runner import run_suite as _run
+    return _run(suite, overrides=overrides, output=output, **kw)
+
+
+def load_result(path):
+    from .results import load
+    return load(path)

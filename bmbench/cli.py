@@ -1,0 +1,273 @@
+"""The `bmbench` command: a thin layer over the Python API.  Bad input is one line on stderr and
+exit status 2; no traceback, no partial file."""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from .errors import BmbenchError
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse prints usage + message otherwise)
+        sub = self.prog.removeprefix("bmbench").strip()
+        raise BmbenchError(f"{sub}: {message}" if sub else message)
+
+
+def _csv_list(text: str, conv=str) -> list:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise BmbenchError(f"empty list {text!r}")
+    out = []
+    for t in items:
+        try:
+            out.append(conv(t))
+        except ValueError:
+            raise BmbenchError(f"invalid value {t!r}") from None
+    return out
+
+
+def _threads(t: str):
+    if t == "all":
+        return t
+    v = int(t)
+    if v < 1:
+        raise ValueError(t)
+    return v
+
+
+def _check_writable(path: Path) -> None:
+    d = path.parent
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=d, prefix=".bmbench-write-test-"):
+            pass
+    except OSError as e:
+        raise BmbenchError(f"output directory {d} is not writable: {e.strerror or e}") from None
+
+
+def _default_output(suite: str) -> Path:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("bmbench-results") / f"{suite}-{stamp}.json"
+
+
+# ------------------------------------------------------------------------------------- commands
+def cmd_info(args, out: Console) -> int:
+    from . import _kernels, dispatch, formats, hosts, runner
+    d = hosts.detect()
+    b = runner.build_info()
+    t = Table(title="bmbench info", show_header=False)
+    t.add_column("item")
+    t.add_column("value")
+    v = runner.versions()
+    t.add_row("bmbench", v["bmbench"])
+    t.add_row("Python", f"{v['implementation']} {v['python']} (NumPy {v['numpy']})")
+    t.add_row("compiler", f"{b.get('compiler')} ({b.get('buildtype')}; {b.get('isa_args', '')})")
+    t.add_row("CPU", f"{d['cpu_model']} ({d['arch']})")
+    t.add_row("cores", f"{d['cores_physical']} physical, {d['cores_logical']} logical, "
+                       f"{d['cpus_allowed']} usable by this process")
+    t.add_row("caches", ", ".join(f"{k.replace('_kib', '').upper()} {v} KiB" for k, v in d["caches"].items())
+              + " (L1d/L2 per core, L3 shared)")
+    t.add_row("memory", f"{d['memory_total_bytes'] / 2**30:.1f} GiB")
+    t.add_row("SIMD features", " ".join(d["kernel_features"]) or "none detected")
+    t.add_row("OpenMP threads", str(_kernels.default_threads()))
+    t.add_row("governor", str(d["governor"] or "not exposed (VM or no cpufreq)"))
+    for st in dispatch.status():
+        state = ("chosen" if st["chosen"] else "available" if st["runnable"] else
+                 "not supported by this CPU" if st["compiled"] else "not compiled")
+        if st["emulated"] and st["compiled"]:
+            state += " (SIMDe emulation, for tests)"
+        t.add_row(f"flavour {st['flavour']}", state)
+    chosen = dispatch.chosen_flavour()
+    for f in formats.FORMATS.values():
+        avail = [x for x in f.flavours if dispatch.runnable(x)]
+        pick = chosen if chosen in f.flavours else "scalar"
+        t.add_row(f"kernel gemv {f.name}", f"available: {', '.join(avail)}; chosen: {pick}")
+    t.add_row("kernel probe", f"available: {', '.join(dispatch.runnable_flavours())}; chosen: {chosen}")
+    if b.get("kernels_env"):
+        t.add_row(dispatch.ENV_VAR, b["kernels_env"])
+    out.print(t)
+    return 0
+
+
+def cmd_hosts(args, out: Console) -> int:
+    from . import hosts
+    profiles = hosts.load_profiles(args.hosts_file)
+    if args.action == "show":
+        if not args.name:
+            raise BmbenchError("hosts show: missing host name")
+        p = hosts.get_profile(args.name, args.hosts_file)
+        t = Table(title=f"{p.key}: {p.name} ({p.arch})")
+        for c in ("figure", "value", "unit", "source"):
+            t.add_column(c)
+        for k, f in p.figures.items():
+            val = ", ".join(map(str, f.value)) if isinstance(f.value, list) else (
+                ", ".join(f"{kk} threads: {vv}" for kk, vv in f.value.items())
+                if isinstance(f.value, dict) else str(f.value))
+            t.add_row(k, val, f.unit, f.source)
+        out.print(t)
+        return 0
+    t = Table(title="host profiles (published specifications; used to project, never as measurements)")
+    for c in ("host", "name", "arch", "cores", "SIMD", "DRAM peak GB/s", "measured read GB/s (published)"):
+        t.add_column(c)
+    for p in list(profiles.values()) + [hosts.local_profile()]:
+        mbw = p.get("measured_read_bandwidth")
+        t.add_row(p.key if p.key != "local" else "local (detected)", p.name, p.arch, str(p.get("cores")),
+                  " ".join(p.get("simd", []) or []), str(p.get("dram_peak", "measure: bmbench probe")),
+                  ", ".join(f"{v} @{k}T" for k, v in mbw.items()) if mbw else "")
+    out.print(t)
+    out.print("`bmbench hosts show NAME` prints every figure with its source.")
+    return 0
+
+
+def _run_and_report(suite, overrides, args, out: Console) -> int:
+    from . import printers, runner
+    output = Path(args.output) if args.output else _default_output(suite.name)
+    _check_writable(output)
+    run = runner.run_suite(suite, overrides=overrides, output=output,
+                           console=Console(stderr=True), command=sys.argv)
+    printers.as_table(run, out)
+    failed = [c for c in run.cases if c.status == "failed"]
+    out.print(f"result: {output}" + (f"  ({len(failed)} case(s) failed)" if failed else ""))
+    return 1 if failed else 0
+
+
+def _overrides(args) -> dict:
+    ov = {}
+    if getattr(args, "flavour", None):
+        ov["flavour"] = _csv_list(args.flavour)
+    if getattr(args, "threads", None):
+        ov["threads"] = _csv_list(args.threads, _threads)
+    if getattr(args, "kernel", None):
+        ov["kernel"] = _csv_list(args.kernel)
+    if getattr(args, "format", None):
+        ov["format"] = _csv_list(args.format)
+    if getattr(args, "model", None):
+        ov["model"] = _csv_list(args.model)
+    return ov
+
+
+def _validate_overrides(ov: dict) -> None:
+    from . import dispatch, formats
+    for f in ov.get("flavour", []):
+        if f not in ("all", "auto"):
+            dispatch.resolve(f)
+    for f in ov.get("format", []):
+        formats.get(f)
+    for k in ov.get("kernel", []):
+        from .probe import KERNELS
+        if k not in KERNELS:
+            raise BmbenchError(f"unknown probe kernel {k!r} (known: {', '.join(KERNELS)})")
+
+
+def cmd_run(args, out: Console) -> int:
+    from .suites import load_suite
+    suite = load_suite(args.suite)
+    ov = _overrides(args)
+    _validate_overrides(ov)
+    return _run_and_report(suite, ov, args, out)
+
+
+def cmd_probe(args, out: Console) -> int:
+    from .suites import load_suite
+    suite = load_suite("probe")
+    ov = _overrides(args)
+    _validate_overrides(ov)
+    if args.max_bytes:
+        for g in suite.groups:
+            g.params["max_bytes"] = args.max_bytes
+    return _run_and_report(suite, ov, args, out)
+
+
+def cmd_show(args, out: Console) -> int:
+    from . import printers, results
+    run = results.load(args.result)
+    if args.as_ == "table":
+        printers.as_table(run, out, headline_only=not args.all)
+    else:
+        text = {"csv": printers.as_csv, "md": printers.as_markdown, "json": printers.as_json}[args.as_](run)
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_suites(args, out: Console) -> int:
+    from .suites import list_suites, load_suite
+    t = Table(title="suites")
+    for c in ("suite", "kinds", "cases", "description"):
+        t.add_column(c)
+    for name in list_suites():
+        s = load_suite(name)
+        t.add_row(name, ", ".join(s.kinds), str(len(s.cases())), " ".join(s.description.split()))
+    out.print(t)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="bmbench", description="Benchmark ternary Mamba-2 inference on CPUs.")
+    p.add_argument("--version", action="version", version=f"bmbench {__import__('bmbench').__version__}")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+    sub.required = True
+
+    def axes(sp, kernel=False):
+        sp.add_argument("--flavour", help="kernel flavour(s), comma separated: scalar,avx2,avx512,neon,all,auto")
+        sp.add_argument("--threads", help="thread count(s), comma separated, or 'all'")
+        if kernel:
+            sp.add_argument("--kernel", help="probe kernel(s): read,copy,triad")
+        sp.add_argument("-o", "--output", help="result file (default bmbench-results/SUITE-TIME.json)")
+
+    sp = sub.add_parser("run", help="run a suite and write its result document")
+    sp.add_argument("--suite", required=True, help="suite name (see `bmbench suites`) or a YAML path")
+    axes(sp, kernel=True)
+    sp.add_argument("--format", help="weight format(s), comma separated")
+    sp.add_argument("--model", help="model(s), comma separated")
+    sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser("probe", help="memory bandwidth probe (same as run --suite probe)")
+    axes(sp, kernel=True)
+    sp.add_argument("--max-bytes", type=int, help="largest working set in bytes")
+    sp.set_defaults(func=cmd_probe)
+
+    sp = sub.add_parser("show", help="print a result document")
+    sp.add_argument("result")
+    sp.add_argument("--as", dest="as_", choices=("table", "csv", "md", "json"), default="table")
+    sp.add_argument("--all", action="store_true", help="table: every metric, not only the headline ones")
+    sp.set_defaults(func=cmd_show)
+
+    sp = sub.add_parser("info", help="Python, compiler, CPU, caches, SIMD, kernel flavours")
+    sp.set_defaults(func=cmd_info)
+
+    sp = sub.add_parser("hosts", help="host profiles (hosts.yaml) and the detected local host")
+    sp.add_argument("action", nargs="?", choices=("list", "show"), default="list")
+    sp.add_argument("name", nargs="?")
+    sp.add_argument("--hosts-file", help="your own hosts file (same shape as hosts.yaml)")
+    sp.set_defaults(func=cmd_hosts)
+
+    sp = sub.add_parser("suites", help="list the shipped suites")
+    sp.set_defaults(func=cmd_suites)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    err = Console(stderr=True, highlight=False)
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args, Console(highlight=False))
+    except BmbenchError as e:
+        err.print(f"bmbench: error: {e}", markup=False, soft_wrap=True)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        err.print("bmbench: interrupted; no result file written", markup=False)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Case kinds: what a suite's cases measure.  Each kind names the function that runs one case in a
+worker process, the parameters it accepts (with their types), and its headline metrics."""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    runner: str                          # "module:function" taking a case spec, returning a CaseResult
+    params: dict[str, object]            # key -> validator spec (see suites._check_value)
+    headline: tuple[str, ...] = ()       # metric name prefixes shown in summary tables
+    defaults: dict[str, object] = field(default_factory=dict)
+
+    def run(self, spec: dict):
+        module, func = self.runner.split(":")
+        return getattr(importlib.import_module(module), func)(spec)
+
+
+# validator specs: a type, a tuple of allowed strings, "flavour", "threads", "format", "model"
+KINDS: dict[str, Kind] = {
+    "probe": Kind(
+        name="probe", runner="bmbench.probe_case:run_case",
+        params={"kernel": ("read", "copy", "triad"), "flavour": "flavour", "threads": "threads",
+                "max_bytes": int, "min_bytes": int},
+        headline=("L1_", "L2_", "L3_", "DRAM_"),
+        defaults={"kernel": "read", "flavour": "auto", "threads": 1}),
+    "gemv": Kind(
+        name="gemv", runner="bmbench.gemv_case:run_case",
+        params={"format": "format", "flavour": "flavour", "threads": "threads", "rows": int,
+                "cols": int, "shape": str, "regime": ("cache", "stream")},
+        headline=("time_per_call", "weight_gbps", "pct_of_dram_read", "speedup_vs_scalar"),
+        defaults={"format": "f32", "flavour": "auto", "threads": 1, "regime": "cache"}),
+}
+
+
+def get(name: str) -> Kind:
+    return KINDS[name]

@@ -1,0 +1,173 @@
+"""The result document: one versioned schema, produced and read only here.
+
+A run holds run-level metadata (host, build, versions, probe figures, command) and one flat record
+per case with named fields.  Every metric carries its unit and provenance (measured / projected /
+estimated / published) and keeps its raw samples.  Files are written atomically.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field  # noqa: F401 (asdict re-exported)
+from pathlib import Path
+from typing import Any
+
+from .errors import BmbenchError
+from .stats import summarize
+
+SCHEMA = "bmbench.result/1"
+SCHEMA_MAJOR = 1
+PROVENANCES = ("measured", "projected", "estimated", "published")
+
+
+@dataclass(frozen=True)
+class Metric:
+    value: float                 # the headline figure (the median for measured samples)
+    unit: str
+    provenance: str = "measured"
+    low: float | None = None     # interval of the median (bootstrap, 95%)
+    high: float | None = None
+    cv: float | None = None      # coefficient of variation of the samples
+    samples: tuple[float, ...] = ()
+    better: str = "higher"       # "higher" or "lower": which way is an improvement
+    method: str | None = None    # how a projected / estimated / published figure was obtained
+
+    @classmethod
+    def from_samples(cls, samples, unit: str, better: str = "higher", **kw) -> "Metric":
+        s = summarize(samples)
+        return cls(value=s["median"], unit=unit, low=s["low"], high=s["high"], cv=s["cv"],
+                   samples=tuple(float(v) for v in samples), better=better, **kw)
+
+    def __post_init__(self):
+        if self.provenance not in PROVENANCES:
+            raise ValueError(f"unknown provenance {self.provenance!r}")
+        if self.better not in ("higher", "lower"):
+            raise ValueError(f"better must be 'higher' or 'lower', not {self.better!r}")
+
+
+@dataclass
+class CaseResult:
+    case_id: str
+    suite: str
+    kind: str
+    status: str = "ok"           # ok | failed | skipped
+    error: str | None = None
+    model: str | None = None
+    format: str | None = None
+    flavour: str | None = None
+    threads: int | None = None
+    context: int | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Metric] = field(default_factory=dict)
+    memory: dict[str, Any] = field(default_factory=dict)
+    roofline: dict[str, Any] = field(default_factory=dict)
+    energy: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    provenance: str = "measured"
+    duration_s: float | None = None
+
+
+@dataclass
+class RunResult:
+    suite: str
+    created: str
+    command: list[str]
+    host: dict[str, Any]
+    build: dict[str, Any]
+    versions: dict[str, Any]
+    git_revision: str | None = None
+    probe: dict[str, Any] = field(default_factory=dict)
+    cases: list[CaseResult] = field(default_factory=list)
+    schema: str = SCHEMA
+
+    def ok_cases(self) -> list[CaseResult]:
+        return [c for c in self.cases if c.status == "ok"]
+
+
+# --------------------------------------------------------------------------------- serialisation
+def to_dict(run: RunResult) -> dict:
+    d = asdict(run)
+    for c in d["cases"]:
+        for m in c["metrics"].values():
+            m["samples"] = list(m["samples"])
+    return d
+
+
+def _metric(d: dict, where: str) -> Metric:
+    try:
+        d = dict(d)
+        d["samples"] = tuple(d.get("samples", ()))
+        return Metric(**d)
+    except (TypeError, ValueError) as e:
+        raise BmbenchError(f"{where}: invalid metric ({e})") from None
+
+
+def from_dict(d: Any, where: str = "result") -> RunResult:
+    if not isinstance(d, dict):
+        raise BmbenchError(f"{where}: not a bmbench result document")
+    schema = d.get("schema")
+    if not isinstance(schema, str) or not schema.startswith("bmbench.result/"):
+        raise BmbenchError(f"{where}: not a bmbench result document (schema {schema!r})")
+    try:
+        major = int(schema.rsplit("/", 1)[1].split(".")[0])
+    except ValueError:
+        raise BmbenchError(f"{where}: unreadable schema version {schema!r}") from None
+    if major > SCHEMA_MAJOR:
+        raise BmbenchError(f"{where}: schema {schema} is newer than this bmbench reads "
+                           f"({SCHEMA}); upgrade bmbench")
+    try:
+        cases = []
+        for i, c in enumerate(d.get("cases", [])):
+            c = dict(c)
+            c["metrics"] = {k: _metric(v, f"{where}: case {i} metric {k}")
+                            for k, v in c.get("metrics", {}).items()}
+            cases.append(CaseResult(**c))
+        fields = {k: v for k, v in d.items() if k != "cases"}
+        return RunResult(cases=cases, **fields)
+    except TypeError as e:
+        raise BmbenchError(f"{where}: malformed result document ({e})") from None
+
+
+# ---------------------------------------------------------------------------------------- files
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write via a temporary file in the same directory and rename: readers never see half a file,
+    and a failure leaves any earlier file intact."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as e:
+        raise BmbenchError(f"cannot write to {directory}: {e.strerror or e}") from None
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def save(run: RunResult, path: str | os.PathLike) -> Path:
+    text = json.dumps(to_dict(run), indent=1, allow_nan=False)
+    return atomic_write_text(path, text + "\n")
+
+
+def load(path: str | os.PathLike) -> RunResult:
+    try:
+        with open(path) as f:
+            d = json.load(f)
+    except FileNotFoundError:
+        raise BmbenchError(f"result file not found: {path}") from None
+    except OSError as e:
+        raise BmbenchError(f"cannot read result file {path}: {e.strerror or e}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BmbenchError(f"{path}: not valid JSON ({e})") from None
+    return from_dict(d, where=str(path))
