@@ -260,7 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     err = Console(stderr=True, highlight=False)
     try:
         args = build_parser().parse_args(argv)
-        return args.func(args, Console(highlight=False))
+        out = Console(highlight=False)
+        if not out.is_terminal:  # piped or in CI: wide enough that tables are never truncated
+            out = Console(highlight=False, width=200)
+        return args.func(args, out)
     except BmbenchError as e:
         err.print(f"bmbench: error: {e}", markup=False, soft_wrap=True)
         return EXIT_BAD_INPUT

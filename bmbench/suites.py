@@ -148,7 +148,7 @@ def _check_value(doc, where: tuple, value, spec) -> None:
         if value not in spec:
             raise doc.error(where, f"expected one of {', '.join(spec)}, got {value!r}")
     else:
-        yamlfile.expect(doc, where, value, spec, spec.__name__ if isinstance(spec, type) else "value")
+        yamlfile.expect(doc, where, value, spec)
 
 
 def load_suite(name_or_path: str | Path) -> Suite:
@@ -167,7 +167,7 @@ def load_suite(name_or_path: str | Path) -> Suite:
     for k, v in d.items():
         if k not in TOP_KEYS:
             raise doc.error((k,), f"unknown key (known: {', '.join(TOP_KEYS)})")
-        yamlfile.expect(doc, (k,), v, TOP_KEYS[k], "a " + getattr(TOP_KEYS[k], "__name__", "number"))
+        yamlfile.expect(doc, (k,), v, TOP_KEYS[k])
     if "name" not in d:
         raise doc.error((), "missing required key 'name'")
     if ("groups" in d) == ("kind" in d):
@@ -196,7 +196,7 @@ def _load_group(doc, where: tuple, g) -> Group:
     for k, v in g.items():
         if k not in GROUP_KEYS:
             raise doc.error(where + (k,), f"unknown key (known: {', '.join(GROUP_KEYS)})")
-        yamlfile.expect(doc, where + (k,), v, GROUP_KEYS[k], "a " + GROUP_KEYS[k].__name__)
+        yamlfile.expect(doc, where + (k,), v, GROUP_KEYS[k])
     if "kind" not in g:
         raise doc.error(where, "missing required key 'kind'")
     if g["kind"] not in KINDS:

@@ -64,8 +64,14 @@ def load(path: str | Path, what: str = "file") -> YamlDoc:
     return YamlDoc(path, data, lines)
 
 
-def expect(doc: YamlDoc, keys: tuple, value: Any, types, what: str) -> Any:
+_NAMES = {int: "an integer", float: "a number", str: "a string", dict: "a mapping", list: "a list",
+          bool: "true or false"}
+
+
+def expect(doc: YamlDoc, keys: tuple, value: Any, types, what: str | None = None) -> Any:
     """Check `value` (found at `keys`) has one of `types`, else raise naming key and line."""
+    if what is None:
+        what = " or ".join(_NAMES.get(t, t.__name__) for t in (types if isinstance(types, tuple) else (types,)))
     if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
         raise doc.error(keys, f"expected {what}, got {value!r}")
     if not isinstance(value, types):
