@@ -1,5 +1,6 @@
 # Thin Cython wrapper over the C kernels (kernels/bmk.h): typed memoryviews in, no logic of its own.
 from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.stdlib cimport free, malloc
 
 
 cdef extern from "bmk.h" nogil:
@@ -33,6 +34,8 @@ cdef extern from "bmk.h" nogil:
     const bmk_format bmk_formats[]
     const int bmk_n_formats
     void bmk_gemv(int format, int flavour, const bmk_tensor *w, const void *act, float *y, int threads)
+    void bmk_gemv_loop(int format, int flavour, const bmk_tensor *tensors, int n_tensors,
+                       const float *x, void *act, float *y, long calls, int threads)
 
 
 N_FLAVOURS = BMK_N_FLAVOURS
@@ -121,3 +124,31 @@ def gemv(int fmt, int flavour, const uint8_t[::1] data, int64_t rows, int64_t co
     t.scale = scale
     with nogil:
         bmk_gemv(fmt, flavour, &t, &act[0], &y[0], threads)
+
+
+def gemv_loop(int fmt, int flavour, list datas, int64_t rows, int64_t cols, float scale,
+              const float[::1] x, uint8_t[::1] act, float[::1] y, long calls, int threads=1):
+    """`calls` x (prep + GEMV), rotating over the weight buffers in `datas` (all rows x cols)."""
+    cdef int n = len(datas), i
+    cdef const uint8_t[::1] d
+    cdef bmk_tensor *ts
+    if n == 0 or x.shape[0] != cols:
+        raise ValueError("need at least one tensor and cols activations")
+    if bmk_formats[fmt].gemv[flavour] == NULL:
+        raise ValueError(f"flavour {FLAVOURS[flavour]} not compiled for this format")
+    if <size_t>act.shape[0] < bmk_formats[fmt].act_bytes(cols) or y.shape[0] < rows:
+        raise ValueError("activation or output buffer too small")
+    ts = <bmk_tensor *>malloc(n * sizeof(bmk_tensor))
+    try:
+        for i in range(n):
+            d = datas[i]
+            if <size_t>d.shape[0] < bmk_formats[fmt].data_bytes(rows, cols):
+                raise ValueError("weight buffer too small for its shape")
+            ts[i].data = &d[0]
+            ts[i].rows = rows
+            ts[i].cols = cols
+            ts[i].scale = scale
+        with nogil:
+            bmk_gemv_loop(fmt, flavour, ts, n, &x[0], &act[0], &y[0], calls, threads)
+    finally:
+        free(ts)

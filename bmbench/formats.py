@@ -102,10 +102,17 @@ def get(name: str) -> Format:
         raise BmbenchError(f"unknown weight format {name!r} (known: {', '.join(FORMATS)})") from None
 
 
+def aligned_empty(nbytes: int, align: int = 64) -> np.ndarray:
+    """Uninitialised bytes whose start is aligned for SIMD loads (and a cache line)."""
+    raw = np.empty(nbytes + align, dtype=np.uint8)
+    off = (-raw.ctypes.data) % align
+    return raw[off:off + nbytes]
+
+
 def prepare(fmt: Format, x: np.ndarray) -> np.ndarray:
     """Activations prepared for `fmt` (quantised or turned into lookup tables), as raw bytes."""
     x = np.ascontiguousarray(x, dtype=np.float32)
-    act = np.empty(fmt.act_bytes(x.shape[0]), dtype=np.uint8)
+    act = aligned_empty(fmt.act_bytes(x.shape[0]))
     _kernels.prep(fmt.id, x, act)
     return act
 

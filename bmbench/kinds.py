@@ -31,7 +31,8 @@ KINDS: dict[str, Kind] = {
         name="gemv", runner="bmbench.gemv_case:run_case",
         params={"format": "format", "flavour": "flavour", "threads": "threads", "rows": int,
                 "cols": int, "shape": str, "regime": ("cache", "stream")},
-        headline=("time_per_call", "weight_gbps", "pct_of_dram_read", "speedup_vs_scalar"),
+        headline=("time_per_call", "weight_gbps", "pct_of_dram_read", "speedup_vs_scalar",
+                  "rel_rms_error"),
         defaults={"format": "f32", "flavour": "auto", "threads": 1, "regime": "cache"}),
 }
 

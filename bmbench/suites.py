@@ -154,7 +154,7 @@ def _check_value(doc, where: tuple, value, spec) -> None:
 def load_suite(name_or_path: str | Path) -> Suite:
     """A suite by name (shipped in suites/) or by path to a YAML file."""
     p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists():
+    if p.suffix in (".yaml", ".yml") or p.is_file():
         path = p
     else:
         path = paths.suites_dir() / f"{name_or_path}.yaml"

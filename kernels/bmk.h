@@ -103,6 +103,10 @@ int bmk_format_from_name(const char *name);
 /* Threaded driver: prepares nothing, splits [0, rows) across threads at row_tile granularity. */
 void bmk_gemv(int format, int flavour, const bmk_tensor *w, const void *act, float *y, int threads);
 
+/* Benchmark loop (bench.c): `calls` x (prep + GEMV) over a rotating set of tensors. */
+void bmk_gemv_loop(int format, int flavour, const bmk_tensor *tensors, int n_tensors, const float *x,
+                   void *act, float *y, long calls, int threads);
+
 /* The one final scaling shared by every flavour of the integer formats, so that equal integer dot
  * products give bitwise-equal outputs. */
 static inline float bmk_int_out(int32_t dot, float w_scale, const bmk_act_header *h)

@@ -1,0 +1,102 @@
+"""The `gemv` case kind: one weight format x flavour x thread count x shape x regime.
+
+Regimes: `cache` repeats one matrix (it stays in cache when it fits); `stream` rotates over distinct
+matrices totalling at least 4x the last-level cache, as a decode step sees its weights.  Each timed
+call prepares the activations (quantisation / table build) and runs the GEMV, in C."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from . import _kernels, formats, hosts
+from .dispatch import flavour_id
+from .results import CaseResult, Metric
+
+# The projection shapes of the BitMamba-2 models (rows = outputs, cols = inputs).
+SHAPES: dict[str, tuple[int, int]] = {
+    "255m.in_proj": (4144, 1024), "255m.out_proj": (1024, 2048), "255m.lm_head": (50257, 1024),
+    "1b.in_proj": (8288, 2048), "1b.out_proj": (2048, 4096), "1b.lm_head": (50257, 2048),
+}
+
+
+def shape_of(params: dict) -> tuple[str, int, int]:
+    if params.get("shape"):
+        if params["shape"] not in SHAPES:
+            raise ValueError(f"unknown shape {params['shape']!r} (known: {', '.join(SHAPES)})")
+        return (params["shape"], *SHAPES[params["shape"]])
+    rows, cols = int(params.get("rows", 1024)), int(params.get("cols", 1024))
+    return f"{rows}x{cols}", rows, cols
+
+
+def stream_count(nbytes: int) -> int:
+    """Distinct matrices needed for the rotating set to exceed 4x the last-level cache."""
+    return max(2, -(-4 * hosts.llc_bytes() // nbytes))
+
+
+def time_calls(fmt, fid: int, datas: list, rows: int, cols: int, scale: float, x, threads: int,
+               repetitions: int, warmup: int, target_s: float = 0.05) -> list[float]:
+    """Seconds per call (prep + GEMV), one sample per repetition of >= target_s."""
+    act = formats.aligned_empty(fmt.act_bytes(cols))
+    y = np.empty(rows, dtype=np.float32)
+
+    def run(calls):
+        t0 = time.perf_counter_ns()
+        _kernels.gemv_loop(fmt.id, fid, datas, rows, cols, scale, x, act, y, calls, threads)
+        return (time.perf_counter_ns() - t0) * 1e-9
+
+    t1 = run(len(datas))
+    calls = max(len(datas), int(target_s / max(t1 / len(datas), 1e-7)))
+    calls = -(-calls // len(datas)) * len(datas)  # whole turns of the rotating set
+    for _ in range(warmup):
+        run(calls)
+    return [run(calls) / calls for _ in range(repetitions)]
+
+
+def quantisation_error(fmt, cols: int, rows: int = 256, seed: int = 1) -> float:
+    """Relative RMS error of this format's GEMV output against float64, Gaussian W and x."""
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((rows, cols)) / np.sqrt(cols)
+    x = rng.standard_normal(cols).astype(np.float32)
+    y = formats.gemv(fmt.quantise(w), x, flavour="scalar").astype(np.float64)
+    ref = w @ x.astype(np.float64)
+    return float(np.sqrt(np.mean((y - ref) ** 2) / np.mean(ref ** 2)))
+
+
+def run_case(spec: dict) -> CaseResult:
+    p = spec["params"]
+    fmt = formats.get(p["format"])
+    name, rows, cols = shape_of(p)
+    threads, flavour = int(p["threads"]), p["flavour"]
+    packed = fmt.synthetic(np.random.default_rng(0), rows, cols)
+    n = stream_count(packed.nbytes) if p.get("regime") == "stream" else 1
+    datas = [packed.data] + [packed.data.copy() for _ in range(n - 1)]
+    x = np.random.default_rng(1).standard_normal(cols).astype(np.float32)
+    reps, warm = spec["repetitions"], spec["warmup"]
+    samples = time_calls(fmt, flavour_id(flavour), datas, rows, cols, packed.scale, x, threads,
+                         reps, warm)
+    wbytes = packed.nbytes
+    gbps = [wbytes / s / 1e9 for s in samples]
+    metrics = {
+        "time_per_call": Metric.from_samples([s * 1e6 for s in samples], "us", better="lower"),
+        "weight_gbps": Metric.from_samples(gbps, "GB/s"),
+    }
+    probe = (spec.get("probe") or {}).get("dram_read", {}).get(str(threads))
+    if probe:
+        metrics["pct_of_dram_read"] = Metric.from_samples(
+            [100 * g / probe["value"] for g in gbps], "%",
+            method=f"weight GB/s / DRAM read {probe['value']:.1f} GB/s (probe, same run)")
+    if flavour != "scalar":
+        # measured in this process on the same data: a ratio that does not move with machine load
+        ref = time_calls(fmt, flavour_id("scalar"), datas, rows, cols, packed.scale, x, threads,
+                         max(3, reps // 2), 1, target_s=0.02)
+        metrics["speedup_vs_scalar"] = Metric.from_samples(
+            [np.median(ref) / s for s in samples], "x", method="scalar median / sample, same process")
+    metrics["rel_rms_error"] = Metric(value=quantisation_error(fmt, cols), unit="ratio", better="lower",
+                                      method="Gaussian W (256 rows) and x vs float64, scalar kernel")
+    return CaseResult(case_id=spec["case_id"], suite=spec["suite"], kind="gemv", format=fmt.name,
+                      flavour=flavour, threads=threads, params=p, metrics=metrics,
+                      memory={"weight_bytes": wbytes, "stream_set_bytes": wbytes * n},
+                      extra={"shape": name, "rows": rows, "cols": cols, "regime": p.get("regime"),
+                             "bpw": 8 * wbytes / (rows * cols), "nominal_bpw": fmt.bpw,
+                             "matrices": n})
