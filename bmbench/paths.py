@@ -24,3 +24,7 @@ def reports_dir() -> Path:
 
 def hosts_file() -> Path:
     return data_dir() / "hosts.yaml"
+
+
+def published_file() -> Path:
+    return data_dir() / "published.yaml"
