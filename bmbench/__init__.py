@@ -13,9 +13,9 @@ def load_suite(name_or_path):
     return _load(name_or_path)
 
 
-def run_suite(suite, overrides=None, output=None, **kw):
+def run_suite(suite, overrides=None, output=None, params=None, **kw):
     from .runner import run_suite as _run
-    return _run(suite, overrides=overrides, output=output, **kw)
+    return _run(suite, overrides=overrides, output=output, params=params, **kw)
 
 
 def load_result(path):

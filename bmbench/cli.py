@@ -129,13 +129,18 @@ def cmd_hosts(args, out: Console) -> int:
     return 0
 
 
-def _run_and_report(suite, overrides, args, out: Console) -> int:
+def _run_and_report(suite, overrides, args, out: Console, params: dict | None = None) -> int:
     from . import printers, runner
     output = Path(args.output) if args.output else _default_output(suite.name)
     _check_writable(output)
-    run = runner.run_suite(suite, overrides=overrides, output=output,
+    run = runner.run_suite(suite, overrides=overrides, output=output, params=params,
                            console=Console(stderr=True), command=sys.argv)
     printers.as_table(run, out)
+    if getattr(args, "print_tokens", False):
+        for c in run.ok_cases():
+            if "tokens" in c.extra:
+                out.print(f"{c.case_id}: prompt {','.join(map(str, c.extra['prompt_tokens']))} -> "
+                          f"{','.join(map(str, c.extra['tokens']))}")
     failed = [c for c in run.cases if c.status == "failed"]
     out.print(f"result: {output}" + (f"  ({len(failed)} case(s) failed)" if failed else ""))
     return 1 if failed else 0
@@ -158,6 +163,9 @@ def _overrides(args) -> dict:
 
 def _validate_overrides(ov: dict) -> None:
     from . import dispatch, formats
+    from .models.config import get_config
+    for m in ov.get("model", []):
+        get_config(m)
     for f in ov.get("flavour", []):
         if f not in ("all", "auto"):
             dispatch.resolve(f)
@@ -169,12 +177,47 @@ def _validate_overrides(ov: dict) -> None:
             raise BmbenchError(f"unknown probe kernel {k!r} (known: {', '.join(KERNELS)})")
 
 
+def _params(args) -> dict:
+    """Fixed case parameters from the command line, validated before anything runs."""
+    from . import hosts
+    p = {}
+    if args.tokens is not None:
+        if args.tokens < 1:
+            raise BmbenchError(f"--tokens must be >= 1, got {args.tokens}")
+        p["tokens"] = args.tokens
+    if args.prompt_tokens:
+        p["prompt_tokens"] = _csv_list(args.prompt_tokens, int)
+        if any(t < 0 for t in p["prompt_tokens"]):
+            raise BmbenchError("--prompt-tokens: token ids must be >= 0")
+    if args.weights:
+        if not Path(args.weights).is_file():
+            raise BmbenchError(f"weights file not found: {args.weights}")
+        from .models.bit2 import read_bit2_index
+        cfg, _ = read_bit2_index(args.weights)  # header and sizes validated before any case runs
+        p["weights"] = str(Path(args.weights).resolve())
+        if not args.model:
+            args.model = cfg.name
+    if args.state:
+        p["state"] = args.state
+    if args.hosts_file:
+        hosts.load_profiles(args.hosts_file)
+        p["hosts_file"] = str(Path(args.hosts_file).resolve())
+    if args.project_to:
+        known = hosts.load_profiles(args.hosts_file)
+        p["project_to"] = _csv_list(args.project_to)
+        for h in p["project_to"]:
+            if h not in known:
+                raise BmbenchError(f"unknown host {h!r} in --project-to (known: {', '.join(known)})")
+    return p
+
+
 def cmd_run(args, out: Console) -> int:
     from .suites import load_suite
     suite = load_suite(args.suite)
+    params = _params(args)
     ov = _overrides(args)
     _validate_overrides(ov)
-    return _run_and_report(suite, ov, args, out)
+    return _run_and_report(suite, ov, args, out, params)
 
 
 def cmd_probe(args, out: Console) -> int:
@@ -211,6 +254,54 @@ def cmd_suites(args, out: Console) -> int:
     return 0
 
 
+def cmd_models(args, out: Console) -> int:
+    from . import formats
+    from .models import accounting, config
+    names = _csv_list(args.model) if args.model else config.list_configs()
+    fmts = _csv_list(args.format) if args.format else list(formats.FORMATS)
+    for f in fmts:
+        formats.get(f)
+    t = Table(title=f"models x formats (computed from the configs; SSM state {args.state})")
+    for c in ("model", "params", "format", "weights MB", "state MB", "bytes/token MB"):
+        t.add_column(c, justify="left" if c in ("model", "format") else "right")
+    for m in names:
+        config.get_config(m)
+        for f in fmts:
+            a = accounting.account(m, f, args.state)
+            t.add_row(m, f"{a.params / 1e6:.0f}M", f, f"{a.weight_bytes / 1e6:.1f}",
+                      f"{a.state_bytes / 1e6:.2f}", f"{a.bytes_per_token / 1e6:.1f}")
+    out.print(t)
+    return 0
+
+
+def cmd_roofline(args, out: Console) -> int:
+    from . import dispatch, hosts, probe, roofline
+    from .models import accounting, config
+    from .suites import all_threads
+    cfg = config.get_config(args.model)
+    a = accounting.account(cfg, args.format, args.state)
+    threads = args.threads if args.threads else all_threads()
+    t = Table(title=f"{cfg.name} {args.format}: bytes per decode token (computed)")
+    t.add_column("term")
+    t.add_column("MB", justify="right")
+    for k, v in a.bytes_per_token_breakdown().items():
+        t.add_row(k, f"{v / 1e6:.2f}")
+    t.add_row("total", f"{a.bytes_per_token / 1e6:.2f}")
+    out.print(t)
+    if args.host and args.host != "local":
+        p = hosts.get_profile(args.host, args.hosts_file)
+        cores = int(p.get("cores", 1))
+        bw, src = roofline.host_read_bandwidth(p, min(args.threads, cores) if args.threads else cores)
+        prov = "projected"
+    else:
+        m = probe.dram_read(threads, dispatch.chosen_flavour())
+        bw, src, prov = m.value, f"measured now: {m.method}, {threads} thread(s)", "measured bandwidth"
+    out.print(f"read bandwidth: {bw:.2f} GB/s ({src})")
+    out.print(f"bound: {roofline.bound_tok_s(bw, a.bytes_per_token):.1f} tok/s "
+              f"({prov}; roofline = bandwidth / bytes per token, an upper limit, not a measurement)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="bmbench", description="Benchmark ternary Mamba-2 inference on CPUs.")
     p.add_argument("--version", action="version", version=f"bmbench {__import__('bmbench').__version__}")
@@ -228,7 +319,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--suite", required=True, help="suite name (see `bmbench suites`) or a YAML path")
     axes(sp, kernel=True)
     sp.add_argument("--format", help="weight format(s), comma separated")
-    sp.add_argument("--model", help="model(s), comma separated")
+    sp.add_argument("--model", help="model(s), comma separated (see `bmbench models`)")
+    sp.add_argument("--tokens", type=int, help="decode: tokens to generate per repetition")
+    sp.add_argument("--prompt-tokens", help="decode: prompt token ids, comma separated (e.g. 15496,11,314)")
+    sp.add_argument("--print-tokens", action="store_true", help="decode: print the generated token ids")
+    sp.add_argument("--weights", help="decode: a BitMamba-2 BIT2 checkpoint instead of synthetic weights")
+    sp.add_argument("--state", choices=("f32", "f16"), help="decode: SSM state precision")
+    sp.add_argument("--project-to", help="decode: host profiles to project to (default: all)")
+    sp.add_argument("--hosts-file", help="your own host profiles (same shape as hosts.yaml)")
     sp.set_defaults(func=cmd_run)
 
     sp = sub.add_parser("probe", help="memory bandwidth probe (same as run --suite probe)")
@@ -250,6 +348,21 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("name", nargs="?")
     sp.add_argument("--hosts-file", help="your own hosts file (same shape as hosts.yaml)")
     sp.set_defaults(func=cmd_hosts)
+
+    sp = sub.add_parser("models", help="model configs: parameters, memory and bytes per token per format")
+    sp.add_argument("--model", help="model(s), comma separated")
+    sp.add_argument("--format", help="format(s), comma separated")
+    sp.add_argument("--state", choices=("f32", "f16"), default="f32")
+    sp.set_defaults(func=cmd_models)
+
+    sp = sub.add_parser("roofline", help="bytes per token and the bandwidth bound of a model x format")
+    sp.add_argument("--model", required=True)
+    sp.add_argument("--format", required=True)
+    sp.add_argument("--host", help="a host profile (default: this machine, measured now)")
+    sp.add_argument("--threads", type=int)
+    sp.add_argument("--state", choices=("f32", "f16"), default="f32")
+    sp.add_argument("--hosts-file")
+    sp.set_defaults(func=cmd_roofline)
 
     sp = sub.add_parser("suites", help="list the shipped suites")
     sp.set_defaults(func=cmd_suites)

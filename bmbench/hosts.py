@@ -173,6 +173,18 @@ def runtime_state() -> dict[str, Any]:
     return dict(load_average=list(la), memory_available_bytes=vm.available)
 
 
+def cpu_mhz() -> float | None:
+    """Current core clock (MHz): cpufreq where exposed, else /proc/cpuinfo's `cpu MHz`."""
+    khz = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq")
+    if khz and khz.isdigit():
+        return int(khz) / 1000
+    mhz = _cpuinfo_field("cpu MHz")
+    try:
+        return float(mhz) if mhz else None
+    except ValueError:
+        return None
+
+
 def llc_bytes() -> int:
     c = detect()["caches"]
     kib = c.get("l3_kib") or c.get("l2_kib") or 8192

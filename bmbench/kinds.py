@@ -34,6 +34,13 @@ KINDS: dict[str, Kind] = {
         headline=("time_per_call", "weight_gbps", "pct_of_dram_read", "speedup_vs_scalar",
                   "rel_rms_error"),
         defaults={"format": "f32", "flavour": "auto", "threads": 1, "regime": "cache"}),
+    "decode": Kind(
+        name="decode", runner="bmbench.decode_case:run_case",
+        params={"model": "model", "format": "format", "flavour": "flavour", "threads": "threads",
+                "tokens": int, "prompt_tokens": list, "weights": str, "seed": int,
+                "state": ("f32", "f16"), "project_to": list, "hosts_file": str},
+        headline=("tok_s", "latency_p50", "latency_p99", "prefill_ms", "bound_tok_s", "pct_of_bound"),
+        defaults={"flavour": "auto", "threads": 1, "tokens": 128, "state": "f32"}),
 }
 
 

@@ -93,10 +93,12 @@ def measure_bandwidth(run: RunResult, threads: set[int], flavour: str) -> None:
 
 
 def run_suite(suite: Suite, overrides: dict | None = None, output: str | os.PathLike | None = None,
-              console: Console | None = None, command: list[str] | None = None) -> RunResult:
-    """Run every case of `suite` and return the result document (saved to `output` if given)."""
+              console: Console | None = None, command: list[str] | None = None,
+              params: dict | None = None) -> RunResult:
+    """Run every case of `suite` and return the result document (saved to `output` if given).
+    `overrides` replace matrix axes, `params` set fixed case parameters."""
     console = console or Console(stderr=True)
-    cases = suite.cases(overrides)
+    cases = suite.cases(overrides, params)
     run = new_run(suite.name, command)
     if any(KINDS[c.kind].name in ("gemv", "decode") for c in cases):
         with console.status("measuring DRAM read bandwidth (probe, same run)"):

@@ -71,11 +71,12 @@ class Suite:
     def kinds(self) -> list[str]:
         return list(dict.fromkeys(g.kind for g in self.groups))
 
-    def cases(self, overrides: dict[str, list] | None = None) -> list[Case]:
-        """Expand each group's matrix into cases; command-line overrides replace whole axes of the
-        groups whose kind has that parameter."""
-        overrides = overrides or {}
-        for k in overrides:
+    def cases(self, overrides: dict[str, list] | None = None,
+              params: dict[str, Any] | None = None) -> list[Case]:
+        """Expand each group's matrix into cases; command-line `overrides` replace whole axes and
+        `params` set fixed parameters, in the groups whose kind has that parameter."""
+        overrides, params = overrides or {}, params or {}
+        for k in list(overrides) + list(params):
             if not any(k in KINDS[g.kind].params for g in self.groups):
                 raise BmbenchError(f"suite {self.name!r} has no parameter {k!r}")
         out, seen = [], set()
@@ -83,7 +84,8 @@ class Suite:
             kind = KINDS[g.kind]
             matrix = {**g.matrix, **{k: v for k, v in overrides.items() if k in kind.params}}
             keys = list(matrix)
-            base = {**kind.defaults, **g.params}
+            base = {**kind.defaults, **g.params,
+                    **{k: v for k, v in params.items() if k in kind.params}}
             for combo in itertools.product(*(matrix[k] for k in keys)):
                 for p in _expand({**base, **dict(zip(keys, combo))}):
                     ident = (g.kind,) + tuple(sorted((k, str(v)) for k, v in p.items()))
