@@ -1,5 +1,8 @@
 # Thin Cython wrapper over the C kernels (kernels/bmk.h): typed memoryviews in, no logic of its own.
 from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.stdlib cimport calloc, free
+
+import numpy as _np
 
 
 cdef extern from "bmk.h" nogil:
@@ -253,10 +256,6 @@ cdef extern from "decode.h" nogil:
     int64_t bmk_model_decode(bmk_model *m, const int32_t *prompt, int64_t n_prompt, int64_t n_new,
                              int32_t *out_tokens, int64_t *t_ns)
     size_t bmk_model_state_bytes(const bmk_model *m)
-
-from libc.stdlib cimport calloc, free
-import numpy as _np
-
 
 cdef const float *_vec(object a, int64_t n, str name, list keep) except NULL:
     """Pointer to a float32 C-contiguous array of exactly n values (kept alive in `keep`)."""

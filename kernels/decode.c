@@ -93,11 +93,9 @@ bmk_model *bmk_model_create(const bmk_model_desc *desc, const char **err)
     m->ssm_layer_bytes = (size_t)m->ssm_layer_values * (d->state_type == BMK_STATE_F16 ? 2 : 4);
     m->ssm_threads = m->ssm_layer_values >= BMK_SSM_PAR_MIN ? d->threads : 1;
 
-    size_t act = 0;
-    const bmk_linear *lin[3] = {&d->lm_head, &desc->layers[0].in_proj, &desc->layers[0].out_proj};
+    size_t act = 0; /* the largest activation buffer any projection's format needs */
     for (int64_t l = 0; l < L; l++) {
-        lin[1] = &desc->layers[l].in_proj;
-        lin[2] = &desc->layers[l].out_proj;
+        const bmk_linear *lin[3] = {&d->lm_head, &desc->layers[l].in_proj, &desc->layers[l].out_proj};
         for (int i = 0; i < 3; i++) {
             const size_t b = bmk_formats[lin[i]->format].act_bytes(lin[i]->w.cols);
             if (b > act) act = b;
