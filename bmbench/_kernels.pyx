@@ -319,7 +319,9 @@ cdef class Decoder:
         conv_dim = d.d_inner + (2 * gn if d.conv_bc else 0)
         d.embedding = _vec(embedding, d.vocab * d.d_model, "embedding", keep)
         d.norm_f = _vec(norm_f, d.d_model, "norm_f", keep)
-        d.lm_head_norm = NULL if lm_head_norm is None else _vec(lm_head_norm, d.d_model, "lm_head_norm", keep)
+        d.lm_head_norm = NULL
+        if lm_head_norm is not None:
+            d.lm_head_norm = _vec(lm_head_norm, d.d_model, "lm_head_norm", keep)
         _lin(&d.lm_head, lm_head, "lm_head", keep)
         d.state_type, d.flavour, d.threads = state_type, flavour, threads
         ls = <bmk_layer_desc *>calloc(d.n_layers, sizeof(bmk_layer_desc))
