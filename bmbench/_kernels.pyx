@@ -1,6 +1,8 @@
 # Thin Cython wrapper over the C kernels (kernels/bmk.h): typed memoryviews in, no logic of its own.
 from libc.stdint cimport int32_t, int64_t, uint8_t
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free, malloc
+
+import numpy as _np
 
 
 cdef extern from "bmk.h" nogil:
@@ -36,6 +38,33 @@ cdef extern from "bmk.h" nogil:
     void bmk_gemv(int format, int flavour, const bmk_tensor *w, const void *act, float *y, int threads)
     void bmk_gemv_loop(int format, int flavour, const bmk_tensor *tensors, int n_tensors,
                        const float *x, void *act, float *y, long calls, int threads)
+
+    ctypedef struct bmk_ssm_args:
+        int64_t n_heads, head_dim, d_state, n_groups
+        int D_per_channel
+        void *state
+        const float *x
+        const float *B
+        const float *C
+        const float *dt_raw
+        const float *dt_bias
+        const float *A_log
+        const float *D
+        float *y
+    ctypedef void (*bmk_conv_fn)(float *state, const float *w, const float *b, const float *x,
+                                 float *out, int64_t channels, int64_t width)
+    ctypedef void (*bmk_rmsnorm_fn)(const float *x, const float *w, float *out, int64_t n, float eps)
+    ctypedef void (*bmk_gated_rmsnorm_fn)(const float *y, const float *z, const float *w, float *out,
+                                          int64_t n, float eps)
+    ctypedef void (*bmk_ssm_fn)(const bmk_ssm_args *a, int64_t h0, int64_t h1)
+    ctypedef struct bmk_ssm_table:
+        bmk_conv_fn conv[4]
+        bmk_ssm_fn ssm[2][4]
+        bmk_rmsnorm_fn rmsnorm[4]
+        bmk_gated_rmsnorm_fn gated_rmsnorm[4]
+    const bmk_ssm_table bmk_ssm
+    int BMK_N_STATE_TYPES
+    void bmk_ssm_step(int flavour, int state_type, const bmk_ssm_args *a, int threads)
 
 
 N_FLAVOURS = BMK_N_FLAVOURS
@@ -152,3 +181,240 @@ def gemv_loop(int fmt, int flavour, list datas, int64_t rows, int64_t cols, floa
             bmk_gemv_loop(fmt, flavour, ts, n, &x[0], &act[0], &y[0], calls, threads)
     finally:
         free(ts)
+
+# ------------------------------------------------------------------ Mamba-2 recurrence (ssm family)
+cdef int _check_flavour(int flavour) except -1:
+    if flavour < 0 or flavour >= BMK_N_FLAVOURS or bmk_ssm.conv[flavour] == NULL:
+        raise ValueError(f"flavour {flavour} not compiled in")
+    return 0
+
+
+def conv_silu(int flavour, float[::1] state, const float[::1] w, const float[::1] b,
+              const float[::1] x, float[::1] out, int64_t width):
+    """Causal conv1d step + SiLU; w is [width, channels] (tap-major), state [width-1, channels]."""
+    cdef int64_t n = x.shape[0]
+    _check_flavour(flavour)
+    if width < 1 or n < 1 or w.shape[0] != width * n or b.shape[0] != n or out.shape[0] != n \
+            or state.shape[0] != (width - 1) * n:
+        raise ValueError("conv_silu: inconsistent shapes")
+    with nogil:
+        bmk_ssm.conv[flavour](&state[0] if width > 1 else NULL, &w[0], &b[0], &x[0], &out[0], n, width)
+
+
+def ssm_step(int flavour, int state_type, uint8_t[::1] state, const float[::1] x, const float[::1] B,
+             const float[::1] C, const float[::1] dt_raw, const float[::1] dt_bias,
+             const float[::1] A_log, const float[::1] D, float[::1] y, int64_t n_heads,
+             int64_t head_dim, int64_t d_state, int64_t n_groups, int threads=1):
+    """One SSM state update (state: raw bytes of the fp32 or fp16 state); D per head or per channel."""
+    cdef bmk_ssm_args a
+    cdef int64_t d_inner = n_heads * head_dim
+    _check_flavour(flavour)
+    if state_type < 0 or state_type >= BMK_N_STATE_TYPES:
+        raise ValueError("unknown state type")
+    if n_heads < 1 or head_dim < 1 or d_state < 1 or n_groups < 1 or n_heads % n_groups:
+        raise ValueError("ssm_step: bad head / group counts")
+    if x.shape[0] != d_inner or y.shape[0] != d_inner or B.shape[0] != n_groups * d_state \
+            or C.shape[0] != n_groups * d_state or dt_raw.shape[0] != n_heads \
+            or dt_bias.shape[0] != n_heads or A_log.shape[0] != n_heads \
+            or D.shape[0] not in (n_heads, d_inner) \
+            or state.shape[0] != d_inner * d_state * (4 if state_type == 0 else 2):
+        raise ValueError("ssm_step: inconsistent shapes")
+    a.n_heads, a.head_dim, a.d_state, a.n_groups = n_heads, head_dim, d_state, n_groups
+    a.D_per_channel = D.shape[0] != n_heads
+    a.state = &state[0]
+    a.x, a.B, a.C, a.dt_raw, a.dt_bias = &x[0], &B[0], &C[0], &dt_raw[0], &dt_bias[0]
+    a.A_log, a.D, a.y = &A_log[0], &D[0], &y[0]
+    with nogil:
+        bmk_ssm_step(flavour, state_type, &a, threads)
+
+
+def rmsnorm(int flavour, const float[::1] x, const float[::1] w, float[::1] out, float eps):
+    cdef int64_t n = x.shape[0]
+    _check_flavour(flavour)
+    if n < 1 or w.shape[0] != n or out.shape[0] != n:
+        raise ValueError("rmsnorm: inconsistent shapes")
+    with nogil:
+        bmk_ssm.rmsnorm[flavour](&x[0], &w[0], &out[0], n, eps)
+
+
+def gated_rmsnorm(int flavour, const float[::1] y, const float[::1] z, const float[::1] w,
+                  float[::1] out, float eps):
+    cdef int64_t n = y.shape[0]
+    _check_flavour(flavour)
+    if n < 1 or z.shape[0] != n or w.shape[0] != n or out.shape[0] != n:
+        raise ValueError("gated_rmsnorm: inconsistent shapes")
+    with nogil:
+        bmk_ssm.gated_rmsnorm[flavour](&y[0], &z[0], &w[0], &out[0], n, eps)
+
+
+# ------------------------------------------------------------------------- decode engine (decode.h)
+cdef extern from "decode.h" nogil:
+    ctypedef struct bmk_linear:
+        bmk_tensor w
+        int format
+    ctypedef struct bmk_layer_desc:
+        const float *in_proj_norm
+        bmk_linear in_proj
+        const float *conv_w
+        const float *conv_b
+        const float *dt_bias
+        const float *A_log
+        const float *D
+        const float *out_proj_norm
+        bmk_linear out_proj
+    ctypedef struct bmk_model_desc:
+        int64_t n_layers, d_model, d_inner, n_heads, head_dim, d_state, n_groups, d_conv, vocab
+        int conv_bc
+        int D_per_channel
+        float eps
+        const float *embedding
+        const float *norm_f
+        const float *lm_head_norm
+        bmk_linear lm_head
+        const bmk_layer_desc *layers
+        int state_type
+        int flavour
+        int threads
+    ctypedef struct bmk_model:
+        pass
+    bmk_model *bmk_model_create(const bmk_model_desc *desc, const char **err)
+    void bmk_model_free(bmk_model *m)
+    void bmk_model_reset(bmk_model *m)
+    int32_t bmk_model_step(bmk_model *m, int32_t token, int want_logits)
+    const float *bmk_model_logits(const bmk_model *m)
+    int64_t bmk_model_decode(bmk_model *m, const int32_t *prompt, int64_t n_prompt, int64_t n_new,
+                             int32_t *out_tokens, int64_t *t_ns)
+    size_t bmk_model_state_bytes(const bmk_model *m)
+
+cdef const float *_vec(object a, int64_t n, str name, list keep) except NULL:
+    """Pointer to a float32 C-contiguous array of exactly n values (kept alive in `keep`)."""
+    cdef const float[::1] v
+    arr = _np.asarray(a)
+    if arr.dtype != _np.float32 or not arr.flags.c_contiguous or arr.size != n or n < 1:
+        raise ValueError(f"{name}: expected {n} contiguous float32 values, got {arr.dtype} {arr.shape}")
+    keep.append(arr)
+    v = arr.reshape(-1)
+    return &v[0]
+
+
+cdef int _lin(bmk_linear *out, object spec, str name, list keep) except -1:
+    """spec = (format id, uint8 data, rows, cols, scale)."""
+    cdef const uint8_t[::1] d
+    fmt, data, rows, cols, scale = spec
+    if fmt < 0 or fmt >= bmk_n_formats:
+        raise ValueError(f"{name}: unknown format id {fmt}")
+    arr = _np.asarray(data)
+    if arr.dtype != _np.uint8 or not arr.flags.c_contiguous or arr.ndim != 1:
+        raise ValueError(f"{name}: packed data must be a contiguous 1-D uint8 array")
+    if <size_t>arr.shape[0] < bmk_formats[<int>fmt].data_bytes(rows, cols) or arr.shape[0] == 0:
+        raise ValueError(f"{name}: packed data too small for {rows} x {cols}")
+    keep.append(arr)
+    d = arr
+    out.w.data = &d[0]
+    out.w.rows = rows
+    out.w.cols = cols
+    out.w.scale = scale
+    out.format = fmt
+    return 0
+
+
+cdef class Decoder:
+    """The C decode engine over one model's weights (see kernels/decode.h); bmbench.engine wraps it.
+
+    cfg: dict of the bmk_model_desc sizes and flags; projections as (format id, data, rows, cols,
+    scale); layers as dicts of the bmk_layer_desc fields.  The arrays are kept alive here."""
+    cdef bmk_model *m
+    cdef list _keep
+    cdef readonly int64_t vocab
+
+    def __cinit__(self, dict cfg, embedding, norm_f, lm_head_norm, lm_head, list layers,
+                  int state_type, int flavour, int threads):
+        cdef bmk_model_desc d
+        cdef bmk_layer_desc *ls = NULL
+        cdef const char *err = NULL
+        cdef int64_t i, gn, conv_dim
+        self.m = NULL
+        self._keep = []
+        keep = self._keep
+        d.n_layers, d.d_model, d.d_inner = cfg["n_layers"], cfg["d_model"], cfg["d_inner"]
+        d.n_heads, d.head_dim, d.d_state = cfg["n_heads"], cfg["head_dim"], cfg["d_state"]
+        d.n_groups, d.d_conv, d.vocab = cfg["n_groups"], cfg["d_conv"], cfg["vocab"]
+        d.conv_bc, d.D_per_channel, d.eps = cfg["conv_bc"], cfg["D_per_channel"], cfg["eps"]
+        if d.n_layers != len(layers) or d.n_layers < 1:
+            raise ValueError("n_layers does not match the layer list")
+        if d.n_groups < 1 or d.d_state < 1 or d.d_conv < 1:
+            raise ValueError("config sizes must be positive")
+        gn = d.n_groups * d.d_state
+        conv_dim = d.d_inner + (2 * gn if d.conv_bc else 0)
+        d.embedding = _vec(embedding, d.vocab * d.d_model, "embedding", keep)
+        d.norm_f = _vec(norm_f, d.d_model, "norm_f", keep)
+        d.lm_head_norm = NULL
+        if lm_head_norm is not None:
+            d.lm_head_norm = _vec(lm_head_norm, d.d_model, "lm_head_norm", keep)
+        _lin(&d.lm_head, lm_head, "lm_head", keep)
+        d.state_type, d.flavour, d.threads = state_type, flavour, threads
+        ls = <bmk_layer_desc *>calloc(d.n_layers, sizeof(bmk_layer_desc))
+        if ls == NULL:
+            raise MemoryError()
+        try:
+            for i in range(d.n_layers):
+                L = layers[i]
+                ls[i].in_proj_norm = _vec(L["in_proj_norm"], d.d_model, f"layer {i} in_proj_norm", keep)
+                _lin(&ls[i].in_proj, L["in_proj"], f"layer {i} in_proj", keep)
+                ls[i].conv_w = _vec(L["conv_w"], conv_dim * d.d_conv, f"layer {i} conv_w", keep)
+                ls[i].conv_b = _vec(L["conv_b"], conv_dim, f"layer {i} conv_b", keep)
+                ls[i].dt_bias = _vec(L["dt_bias"], d.n_heads, f"layer {i} dt_bias", keep)
+                ls[i].A_log = _vec(L["A_log"], d.n_heads, f"layer {i} A_log", keep)
+                ls[i].D = _vec(L["D"], d.d_inner if d.D_per_channel else d.n_heads, f"layer {i} D", keep)
+                ls[i].out_proj_norm = _vec(L["out_proj_norm"], d.d_inner, f"layer {i} out_proj_norm", keep)
+                _lin(&ls[i].out_proj, L["out_proj"], f"layer {i} out_proj", keep)
+            d.layers = ls
+            self.m = bmk_model_create(&d, &err)
+        finally:
+            free(ls)
+        if self.m == NULL:
+            raise ValueError(err.decode() if err != NULL else "bmk_model_create failed")
+        self.vocab = d.vocab
+
+    def __dealloc__(self):
+        if self.m != NULL:
+            bmk_model_free(self.m)
+            self.m = NULL
+
+    def reset(self):
+        with nogil:
+            bmk_model_reset(self.m)
+
+    def step(self, int32_t token, bint want_logits=True):
+        """One token; returns the argmax (or -1 without logits)."""
+        cdef int32_t r
+        with nogil:
+            r = bmk_model_step(self.m, token, want_logits)
+        if r == -2:
+            raise ValueError(f"token {token} outside the vocabulary")
+        return r
+
+    def logits(self):
+        """A copy of the last logits."""
+        cdef float *p = <float *>bmk_model_logits(self.m)
+        return _np.asarray(<float[:self.vocab]>p).copy()
+
+    def decode(self, const int32_t[::1] prompt, int32_t[::1] out_tokens, int64_t[::1] t_ns):
+        """Greedy decode of len(out_tokens) tokens after the prompt; t_ns needs
+        len(prompt) + len(out_tokens) entries (see bmk_model_decode)."""
+        cdef int64_t n_prompt = prompt.shape[0], n_new = out_tokens.shape[0], r
+        if n_prompt < 1 or n_new < 1:
+            raise ValueError("decode needs at least one prompt token and one new token")
+        if t_ns.shape[0] < n_prompt + n_new:
+            raise ValueError("t_ns too short")
+        with nogil:
+            r = bmk_model_decode(self.m, &prompt[0], n_prompt, n_new, &out_tokens[0], &t_ns[0])
+        if r == -2:
+            raise ValueError("prompt token outside the vocabulary")
+        if r < 0:
+            raise ValueError("bmk_model_decode failed")
+        return r
+
+    @property
+    def state_bytes(self):
+        return bmk_model_state_bytes(self.m)

@@ -114,6 +114,56 @@ static inline float bmk_int_out(int32_t dot, float w_scale, const bmk_act_header
     return (float)dot * (w_scale * h->inv_scale);
 }
 
+
+/* ---- Mamba-2 recurrence kernels (generic/ssm.c and per-ISA ssm files) ----
+ * Single-token decode steps of a Mamba-2 mixer, fp32 activations.  Kernels are single-threaded;
+ * bmk_ssm_step (threads.c) splits the heads of the state update across threads.                  */
+
+/* Causal depthwise conv1d step + bias + SiLU over `channels`, state updated in place.
+ *   w     [width, channels]  tap k of channel c at w[k*channels + c]; tap width-1 meets the newest
+ *                            input (the transpose of PyTorch's conv1d.weight[c, 0, k])
+ *   state [width-1, channels] the last width-1 inputs, row 0 the oldest
+ *   out[c] = silu(b[c] + sum_k<width-1 w[k,c]*state[k,c] + w[width-1,c]*x[c]); out may alias x. */
+typedef void (*bmk_conv_fn)(float *state, const float *w, const float *b, const float *x, float *out,
+                            int64_t channels, int64_t width);
+
+/* SSM state storage: fp32, or IEEE half (computed in fp32, rounded to nearest even on store). */
+typedef enum { BMK_STATE_F32 = 0, BMK_STATE_F16 = 1, BMK_N_STATE_TYPES = 2 } bmk_state_type;
+
+/* One SSM state update, per head h (group g = h / (n_heads / n_groups)):
+ *   dt = softplus(dt_raw[h] + dt_bias[h]); dA = exp(dt * -exp(A_log[h]))
+ *   S_h = dA * S_h + dt * outer(x_h, B_g);  y_h = S_h @ C_g + D * x_h
+ * with x_h = x[h*head_dim : (h+1)*head_dim], B_g = B[g*d_state : (g+1)*d_state] (C likewise), S_h
+ * the head_dim x d_state block of state at h*head_dim*d_state (row-major), D = D[h] or, when
+ * D_per_channel, D[h*head_dim + p].  y is computed from the fp32 value of the new state.        */
+typedef struct {
+    int64_t n_heads, head_dim, d_state, n_groups;
+    int D_per_channel;
+    void *state; /* float or uint16_t (half), n_heads * head_dim * d_state */
+    const float *x, *B, *C, *dt_raw, *dt_bias, *A_log, *D;
+    float *y;
+} bmk_ssm_args;
+typedef void (*bmk_ssm_fn)(const bmk_ssm_args *a, int64_t h0, int64_t h1);
+
+/* out = x / sqrt(mean(x^2) + eps) * w; out may alias x. */
+typedef void (*bmk_rmsnorm_fn)(const float *x, const float *w, float *out, int64_t n, float eps);
+/* Mamba-2's gated RMSNorm (norm_before_gate=False): g = y * silu(z); out = rmsnorm(g) * w over the
+ * n elements; out may alias y or z. */
+typedef void (*bmk_gated_rmsnorm_fn)(const float *y, const float *z, const float *w, float *out,
+                                     int64_t n, float eps);
+
+typedef struct {
+    bmk_conv_fn conv[BMK_N_FLAVOURS];
+    bmk_ssm_fn ssm[BMK_N_STATE_TYPES][BMK_N_FLAVOURS];
+    bmk_rmsnorm_fn rmsnorm[BMK_N_FLAVOURS];
+    bmk_gated_rmsnorm_fn gated_rmsnorm[BMK_N_FLAVOURS];
+} bmk_ssm_table;
+extern const bmk_ssm_table bmk_ssm;
+
+/* Threaded driver of the state update: heads split contiguously across threads (bitwise equal to
+ * one thread). */
+void bmk_ssm_step(int flavour, int state_type, const bmk_ssm_args *a, int threads);
+
 #ifdef __cplusplus
 }
 #endif

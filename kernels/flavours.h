@@ -28,6 +28,15 @@ BMK_DECLARE_FLAVOURS(double, bmk_probe_read, (const double *a, size_t n))
 BMK_DECLARE_FLAVOURS(void, bmk_probe_copy, (double *dst, const double *src, size_t n))
 BMK_DECLARE_FLAVOURS(void, bmk_probe_triad, (double *a, const double *b, const double *c, double s, size_t n))
 
+/* Mamba-2 recurrence (family ssm) */
+BMK_DECLARE_FLAVOURS(void, bmk_conv_silu, (float *state, const float *w, const float *b, const float *x,
+                                           float *out, int64_t channels, int64_t width))
+BMK_DECLARE_FLAVOURS(void, bmk_ssm_step_f32, (const bmk_ssm_args *a, int64_t h0, int64_t h1))
+BMK_DECLARE_FLAVOURS(void, bmk_ssm_step_f16, (const bmk_ssm_args *a, int64_t h0, int64_t h1))
+BMK_DECLARE_FLAVOURS(void, bmk_rmsnorm, (const float *x, const float *w, float *out, int64_t n, float eps))
+BMK_DECLARE_FLAVOURS(void, bmk_gated_rmsnorm, (const float *y, const float *z, const float *w, float *out,
+                                               int64_t n, float eps))
+
 /* GEMV, one line per format */
 #define BMK_GEMV_ARGS (const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1)
 BMK_DECLARE_FLAVOURS(void, bmk_gemv_f32, BMK_GEMV_ARGS)

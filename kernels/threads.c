@@ -39,6 +39,36 @@ double bmk_probe_run(int kind, int flavour, double *a, double *b, double *c, siz
     return sum;
 }
 
+const bmk_ssm_table bmk_ssm = {
+    .conv = BMK_ALL_FLAVOURS(bmk_conv_silu),
+    .ssm = {[BMK_STATE_F32] = BMK_ALL_FLAVOURS(bmk_ssm_step_f32),
+            [BMK_STATE_F16] = BMK_ALL_FLAVOURS(bmk_ssm_step_f16)},
+    .rmsnorm = BMK_ALL_FLAVOURS(bmk_rmsnorm),
+    .gated_rmsnorm = BMK_ALL_FLAVOURS(bmk_gated_rmsnorm),
+};
+
+void bmk_ssm_step(int flavour, int state_type, const bmk_ssm_args *a, int threads)
+{
+    const bmk_ssm_fn fn = bmk_ssm.ssm[state_type][flavour];
+    const int64_t heads = a->n_heads;
+    threads = resolve_threads(threads);
+    if (threads > heads) threads = (int)heads;
+    if (threads <= 1) {
+        fn(a, 0, heads);
+        return;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+#ifdef _OPENMP
+        const int64_t id = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+        const int64_t id = 0, nt = 1;
+#endif
+        const int64_t h0 = heads * id / nt, h1 = heads * (id + 1) / nt;
+        if (h0 < h1) fn(a, h0, h1);
+    }
+}
+
 void bmk_gemv(int format, int flavour, const bmk_tensor *w, const void *act, float *y, int threads)
 {
     const bmk_format *f = &bmk_formats[format];

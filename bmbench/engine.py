@@ -1,0 +1,113 @@
+"""The decode engine: a Mamba-2 model's whole token loop in C (kernels/decode.c), driven from here.
+
+    eng = Engine(weights, threads=2)          # weights: bmbench.models ModelWeights
+    run = eng.decode([50256], n_new=32)       # greedy; GIL released, no Python inside the loop
+    run.tokens, run.prefill_ns, run.token_ns
+
+The engine keeps the weights' arrays alive and owns the recurrent state (fp32 or fp16) and its
+scratch buffers; every kernel runs in one flavour (default: the dispatch's choice).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from . import _kernels, formats
+from .dispatch import chosen_flavour, flavour_id
+from .errors import BmbenchError
+from .ssm import state_type
+
+
+@dataclass(frozen=True)
+class DecodeRun:
+    """One greedy decode: the tokens and a CLOCK_MONOTONIC timestamp per step (kernels/decode.h)."""
+    prompt: np.ndarray  # int32 [n_prompt]
+    tokens: np.ndarray  # int32 [n_new]
+    t_ns: np.ndarray    # int64 [n_prompt + n_new]: start, after each prompt token, after each new token
+
+    @property
+    def prefill_ns(self) -> int:
+        """Time to run the prompt and know the first new token."""
+        return int(self.t_ns[len(self.prompt)] - self.t_ns[0])
+
+    @property
+    def token_ns(self) -> np.ndarray:
+        """Per generated token after the first (each one full step), nanoseconds."""
+        return np.diff(self.t_ns[len(self.prompt):])
+
+
+def _linear(p) -> tuple:
+    fmt = formats.get(p.format)
+    return (fmt.id, np.ascontiguousarray(p.data, dtype=np.uint8).reshape(-1), int(p.rows), int(p.cols),
+            float(p.scale))
+
+
+def _f32(a) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+class Engine:
+    """A model's weights bound to the C decode engine, with its own state."""
+
+    def __init__(self, weights, threads: int = 1, flavour: str | None = None, state: str = "f32"):
+        cfg = weights.config
+        self.weights = weights
+        self.flavour = flavour or chosen_flavour()
+        self.threads = threads
+        self.state = state
+        if cfg.lm_head_norm != (weights.lm_head_norm is not None):
+            raise BmbenchError("config.lm_head_norm and the weights' lm_head_norm disagree")
+        d_per_channel = np.size(weights.layers[0].D) == cfg.d_inner != cfg.n_heads
+        conv_dim = cfg.d_inner + (2 * cfg.n_groups * cfg.d_state if cfg.conv_bc else 0)
+        desc = dict(n_layers=cfg.n_layers, d_model=cfg.d_model, d_inner=cfg.d_inner,
+                    n_heads=cfg.n_heads, head_dim=cfg.head_dim, d_state=cfg.d_state,
+                    n_groups=cfg.n_groups, d_conv=cfg.d_conv, vocab=cfg.vocab,
+                    conv_bc=int(cfg.conv_bc), D_per_channel=int(d_per_channel), eps=float(cfg.eps))
+        layers = [dict(in_proj_norm=_f32(L.in_proj_norm), in_proj=_linear(L.in_proj),
+                       conv_w=_f32(L.conv_w).reshape(conv_dim, -1), conv_b=_f32(L.conv_b),
+                       dt_bias=_f32(L.dt_bias), A_log=_f32(L.A_log), D=_f32(L.D),
+                       out_proj_norm=_f32(L.out_proj_norm), out_proj=_linear(L.out_proj))
+                  for L in weights.layers]
+        lm_head_norm = None if weights.lm_head_norm is None else _f32(weights.lm_head_norm)
+        try:
+            self._c = _kernels.Decoder(desc, _f32(weights.embedding), _f32(weights.norm_f),
+                                       lm_head_norm, _linear(weights.lm_head), layers,
+                                       state_type(state), flavour_id(self.flavour), threads)
+        except ValueError as e:
+            raise BmbenchError(f"cannot build the decode engine for {cfg.name}: {e}") from None
+
+    @property
+    def state_bytes(self) -> int:
+        """Recurrent state (SSM + conv) read and written per token, bytes."""
+        return self._c.state_bytes
+
+    def reset(self) -> None:
+        """Zero the recurrent state: the next token starts a new sequence."""
+        self._c.reset()
+
+    def step(self, token: int, logits: bool = True) -> int:
+        """One token through the model; returns the greedy next token (-1 when logits=False)."""
+        try:
+            return self._c.step(int(token), logits)
+        except ValueError as e:
+            raise BmbenchError(str(e)) from None
+
+    def logits(self) -> np.ndarray:
+        """A copy of the last step's logits (float32 [vocab])."""
+        return self._c.logits()
+
+    def decode(self, prompt: Sequence[int], n_new: int) -> DecodeRun:
+        """Run the prompt, then generate n_new tokens greedily; the state carries on from before
+        (call reset() first for a fresh sequence)."""
+        p = np.ascontiguousarray(prompt, dtype=np.int32).reshape(-1)
+        if len(p) < 1 or n_new < 1:
+            raise BmbenchError("decode needs at least one prompt token and one new token")
+        out = np.empty(n_new, dtype=np.int32)
+        t_ns = np.empty(len(p) + n_new, dtype=np.int64)
+        try:
+            self._c.decode(p, out, t_ns)
+        except ValueError as e:
+            raise BmbenchError(str(e)) from None
+        return DecodeRun(prompt=p, tokens=out, t_ns=t_ns)

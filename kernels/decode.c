@@ -1,0 +1,239 @@
+/* decode.c: the decode engine (see decode.h).  Glue only: every operation is a kernel from the
+ * formats table (prep + bmk_gemv) or the ssm table, in the one flavour the model was created with. */
+#include "decode.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* The state update is split across threads only from this many state values per layer up (the
+ * Mamba-2 2.7B's 655360); below it (BitMamba-2: d_inner values) a fork/join costs more than it saves. */
+#define BMK_SSM_PAR_MIN (1 << 16)
+
+struct bmk_model {
+    bmk_model_desc d;       /* the caller's description; d.layers points at `layers` */
+    bmk_layer_desc *layers; /* own copy */
+    int64_t conv_dim, xz_rows, gn, ssm_layer_values;
+    size_t ssm_layer_bytes;
+    int ssm_threads;
+    float *conv_w;     /* per layer [d_conv, conv_dim], the kernel's tap-major layout */
+    float *conv_state; /* per layer [d_conv - 1, conv_dim] */
+    void *ssm_state;   /* per layer [n_heads, head_dim, d_state], fp32 or fp16 */
+    float *h, *u, *xz, *y, *tmp, *logits;
+    void *act;         /* prepared activations, the largest any projection needs */
+};
+
+static void *alloc_zeroed(size_t bytes)
+{
+    bytes = (bytes + 63) / 64 * 64;
+    if (bytes == 0) bytes = 64;
+    void *p = aligned_alloc(64, bytes);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static const char *check_linear(const bmk_linear *p, int64_t rows, int64_t cols, int flavour)
+{
+    if (p->format < 0 || p->format >= bmk_n_formats) return "unknown weight format";
+    if (bmk_formats[p->format].gemv[flavour] == NULL) return "format has no GEMV kernel in this flavour";
+    if (p->w.data == NULL) return "projection without data";
+    if (p->w.rows != rows || p->w.cols != cols) return "projection shape does not match the config";
+    return NULL;
+}
+
+static const char *validate(const bmk_model_desc *d)
+{
+    if (d->n_layers < 1 || d->d_model < 1 || d->d_inner < 1 || d->n_heads < 1 || d->head_dim < 1 ||
+        d->d_state < 1 || d->n_groups < 1 || d->d_conv < 1 || d->vocab < 1)
+        return "config sizes must be positive";
+    if (d->n_heads * d->head_dim != d->d_inner) return "n_heads * head_dim must equal d_inner";
+    if (d->n_heads % d->n_groups) return "n_heads must be a multiple of n_groups";
+    if (d->flavour < 0 || d->flavour >= BMK_N_FLAVOURS || !bmk_flavour_runnable(d->flavour))
+        return "kernel flavour not runnable on this CPU";
+    if (d->state_type < 0 || d->state_type >= BMK_N_STATE_TYPES) return "unknown SSM state type";
+    if (!d->embedding || !d->norm_f || !d->layers) return "missing embedding, norm_f or layers";
+    const char *e = check_linear(&d->lm_head, d->vocab, d->d_model, d->flavour);
+    if (e) return e;
+    const int64_t gn = d->n_groups * d->d_state;
+    for (int64_t l = 0; l < d->n_layers; l++) {
+        const bmk_layer_desc *L = &d->layers[l];
+        if (!L->in_proj_norm || !L->conv_w || !L->conv_b || !L->dt_bias || !L->A_log || !L->D ||
+            !L->out_proj_norm)
+            return "missing layer vector";
+        if ((e = check_linear(&L->in_proj, 2 * d->d_inner + 2 * gn + d->n_heads, d->d_model, d->flavour)))
+            return e;
+        if ((e = check_linear(&L->out_proj, d->d_model, d->d_inner, d->flavour))) return e;
+    }
+    return NULL;
+}
+
+bmk_model *bmk_model_create(const bmk_model_desc *desc, const char **err)
+{
+    const char *e = validate(desc);
+    if (e) {
+        if (err) *err = e;
+        return NULL;
+    }
+    bmk_model *m = calloc(1, sizeof *m);
+    if (!m) goto oom;
+    m->d = *desc;
+    const bmk_model_desc *d = &m->d;
+    const int64_t L = d->n_layers;
+    m->gn = d->n_groups * d->d_state;
+    m->conv_dim = d->d_inner + (d->conv_bc ? 2 * m->gn : 0);
+    m->xz_rows = 2 * d->d_inner + 2 * m->gn + d->n_heads;
+    m->ssm_layer_values = d->d_inner * d->d_state;
+    m->ssm_layer_bytes = (size_t)m->ssm_layer_values * (d->state_type == BMK_STATE_F16 ? 2 : 4);
+    m->ssm_threads = m->ssm_layer_values >= BMK_SSM_PAR_MIN ? d->threads : 1;
+
+    size_t act = 0; /* the largest activation buffer any projection's format needs */
+    for (int64_t l = 0; l < L; l++) {
+        const bmk_linear *lin[3] = {&d->lm_head, &desc->layers[l].in_proj, &desc->layers[l].out_proj};
+        for (int i = 0; i < 3; i++) {
+            const size_t b = bmk_formats[lin[i]->format].act_bytes(lin[i]->w.cols);
+            if (b > act) act = b;
+        }
+    }
+
+    m->layers = malloc((size_t)L * sizeof *m->layers);
+    m->conv_w = alloc_zeroed((size_t)(L * d->d_conv * m->conv_dim) * 4);
+    m->conv_state = alloc_zeroed((size_t)(L * (d->d_conv - 1) * m->conv_dim) * 4);
+    m->ssm_state = alloc_zeroed((size_t)L * m->ssm_layer_bytes);
+    m->h = alloc_zeroed((size_t)d->d_model * 4);
+    m->u = alloc_zeroed((size_t)d->d_model * 4);
+    m->tmp = alloc_zeroed((size_t)d->d_model * 4);
+    m->xz = alloc_zeroed((size_t)m->xz_rows * 4);
+    m->y = alloc_zeroed((size_t)d->d_inner * 4);
+    m->logits = alloc_zeroed((size_t)d->vocab * 4);
+    m->act = alloc_zeroed(act);
+    if (!m->layers || !m->conv_w || !m->conv_state || !m->ssm_state || !m->h || !m->u || !m->tmp ||
+        !m->xz || !m->y || !m->logits || !m->act)
+        goto oom;
+    memcpy(m->layers, desc->layers, (size_t)L * sizeof *m->layers);
+    m->d.layers = m->layers;
+    /* conv weights [conv_dim, d_conv] -> the kernel's tap-major [d_conv, conv_dim] */
+    for (int64_t l = 0; l < L; l++) {
+        float *wt = m->conv_w + l * d->d_conv * m->conv_dim;
+        for (int64_t c = 0; c < m->conv_dim; c++)
+            for (int64_t k = 0; k < d->d_conv; k++)
+                wt[k * m->conv_dim + c] = m->layers[l].conv_w[c * d->d_conv + k];
+    }
+    return m;
+oom:
+    bmk_model_free(m);
+    if (err) *err = "out of memory";
+    return NULL;
+}
+
+void bmk_model_free(bmk_model *m)
+{
+    if (!m) return;
+    free(m->layers);
+    free(m->conv_w);
+    free(m->conv_state);
+    free(m->ssm_state);
+    free(m->h);
+    free(m->u);
+    free(m->tmp);
+    free(m->xz);
+    free(m->y);
+    free(m->logits);
+    free(m->act);
+    free(m);
+}
+
+void bmk_model_reset(bmk_model *m)
+{
+    memset(m->conv_state, 0, (size_t)(m->d.n_layers * (m->d.d_conv - 1) * m->conv_dim) * 4);
+    memset(m->ssm_state, 0, (size_t)m->d.n_layers * m->ssm_layer_bytes);
+}
+
+size_t bmk_model_state_bytes(const bmk_model *m)
+{
+    return (size_t)m->d.n_layers * (m->ssm_layer_bytes + (size_t)((m->d.d_conv - 1) * m->conv_dim) * 4);
+}
+
+const float *bmk_model_logits(const bmk_model *m) { return m->logits; }
+
+/* y = W x: the format prepares the activations (quantise / tables), then the threaded GEMV. */
+static void linear(bmk_model *m, const bmk_linear *p, const float *x, float *y)
+{
+    bmk_formats[p->format].prep(x, p->w.cols, m->act);
+    bmk_gemv(p->format, m->d.flavour, &p->w, m->act, y, m->d.threads);
+}
+
+static void layer_step(bmk_model *m, int64_t l)
+{
+    const bmk_model_desc *d = &m->d;
+    const bmk_layer_desc *L = &m->layers[l];
+    const int fl = d->flavour;
+    const int64_t di = d->d_inner;
+
+    bmk_ssm.rmsnorm[fl](m->h, L->in_proj_norm, m->u, d->d_model, d->eps);
+    linear(m, &L->in_proj, m->u, m->xz);
+
+    float *z = m->xz, *x = m->xz + di, *B = x + di, *C = B + m->gn, *dt = C + m->gn;
+    bmk_ssm.conv[fl](m->conv_state + l * (d->d_conv - 1) * m->conv_dim,
+                     m->conv_w + l * d->d_conv * m->conv_dim, L->conv_b, x, x, m->conv_dim, d->d_conv);
+
+    const bmk_ssm_args a = {
+        .n_heads = d->n_heads, .head_dim = d->head_dim, .d_state = d->d_state, .n_groups = d->n_groups,
+        .D_per_channel = d->D_per_channel,
+        .state = (uint8_t *)m->ssm_state + (size_t)l * m->ssm_layer_bytes,
+        .x = x, .B = B, .C = C, .dt_raw = dt, .dt_bias = L->dt_bias, .A_log = L->A_log, .D = L->D,
+        .y = m->y,
+    };
+    bmk_ssm_step(fl, d->state_type, &a, m->ssm_threads);
+
+    bmk_ssm.gated_rmsnorm[fl](m->y, z, L->out_proj_norm, m->y, di, d->eps);
+    linear(m, &L->out_proj, m->y, m->tmp);
+    for (int64_t i = 0; i < d->d_model; i++) m->h[i] += m->tmp[i];
+}
+
+static int32_t argmax(const float *v, int64_t n)
+{
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (v[i] > v[best]) best = i;
+    return (int32_t)best;
+}
+
+int32_t bmk_model_step(bmk_model *m, int32_t token, int want_logits)
+{
+    const bmk_model_desc *d = &m->d;
+    if (token < 0 || token >= d->vocab) return -2;
+    memcpy(m->h, d->embedding + (int64_t)token * d->d_model, (size_t)d->d_model * 4);
+    for (int64_t l = 0; l < d->n_layers; l++) layer_step(m, l);
+    if (!want_logits) return -1;
+    bmk_ssm.rmsnorm[d->flavour](m->h, d->norm_f, m->u, d->d_model, d->eps);
+    if (d->lm_head_norm) bmk_ssm.rmsnorm[d->flavour](m->u, d->lm_head_norm, m->u, d->d_model, d->eps);
+    linear(m, &d->lm_head, m->u, m->logits);
+    return argmax(m->logits, d->vocab);
+}
+
+int64_t bmk_model_decode(bmk_model *m, const int32_t *prompt, int64_t n_prompt, int64_t n_new,
+                         int32_t *out_tokens, int64_t *t_ns)
+{
+    if (n_prompt < 1 || n_new < 1) return -1;
+    for (int64_t j = 0; j < n_prompt; j++)
+        if (prompt[j] < 0 || prompt[j] >= m->d.vocab) return -2;
+    t_ns[0] = now_ns();
+    int32_t next = -1;
+    for (int64_t j = 0; j < n_prompt; j++) {
+        next = bmk_model_step(m, prompt[j], j == n_prompt - 1);
+        t_ns[j + 1] = now_ns();
+    }
+    out_tokens[0] = next;
+    for (int64_t i = 1; i < n_new; i++) {
+        out_tokens[i] = bmk_model_step(m, out_tokens[i - 1], 1);
+        t_ns[n_prompt + i] = now_ns();
+    }
+    return n_new;
+}
