@@ -48,7 +48,8 @@ def _used_columns(rs: list[dict]) -> list[str]:
 
 
 def as_table(run: RunResult, console: Console | None = None, headline_only: bool = True) -> None:
-    rs = rows(run, headline_only)
+    # the table names each figure's provenance; its method is in `show --as md|csv|json`
+    rs = [{**r, "provenance": (r.get("provenance") or "").split(" (")[0]} for r in rows(run, headline_only)]
     cols = [c for c in _used_columns(rs) if c not in ("low", "high")]
     t = Table(title=f"bmbench {run.suite} - {run.host.get('cpu_model', '?')} - {run.created}",
               caption="value = median of the samples; interval = 95% bootstrap interval of the median")

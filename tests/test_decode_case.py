@@ -1,0 +1,51 @@
+"""The decode case kind end to end on a tiny model (correctness of the record, not speed)."""
+import pytest
+
+from bmbench import decode_case, hosts
+
+
+@pytest.fixture(scope="module")
+def case():
+    spec = dict(case_id="d/x", suite="d", kind="decode", warmup=1, repetitions=3, min_repetitions=3,
+                time_budget_s=5,
+                params=dict(model="tiny-bitmamba", format="f32", flavour="scalar", threads=1, tokens=12,
+                            state="f32", project_to=["raspberry-pi-5", "i3-12100f"]),
+                probe={"dram_read": {"1": {"value": 10.0}}})
+    return decode_case.run_case(spec)
+
+
+def test_metrics_and_memory(case):
+    m = case.metrics
+    assert len(m["tok_s"].samples) == 3 and m["tok_s"].unit == "tok/s" and m["tok_s"].value > 0
+    assert m["latency_p50"].value <= m["latency_p99"].value
+    assert m["bound_tok_s"].provenance == "projected"
+    bpt = case.roofline["bytes_per_token"]
+    assert m["bound_tok_s"].value == pytest.approx(10e9 / bpt)
+    assert case.memory["weight_bytes"] > 0 and case.memory["state_bytes"] > 0
+    assert len(case.extra["tokens"]) == 12 and len(case.extra["token_latencies_ms"]) == 11
+
+
+def test_projections_are_labelled(case):
+    pr = case.roofline["projections"]
+    assert [p["host"] for p in pr] == ["raspberry-pi-5", "i3-12100f"]
+    assert all(p["provenance"] == "projected" and p["tok_s"] > 0 and p["method"] for p in pr)
+
+
+def test_energy_is_measured_or_says_why(case):
+    e = case.energy
+    assert e["provenance"] in ("measured", "unavailable")
+    if e["provenance"] == "unavailable":
+        assert e["reason"] and e["j_per_token"] is None
+
+
+def test_same_tokens_across_thread_counts():
+    def run(threads):
+        spec = dict(case_id="d", suite="d", kind="decode", warmup=0, repetitions=1, min_repetitions=1,
+                    time_budget_s=5, params=dict(model="tiny-mamba2", format="f32", flavour="scalar",
+                                                 threads=threads, tokens=8))
+        return decode_case.run_case(spec).extra["tokens"]
+    assert run(1) == run(2)
+
+
+def test_cpu_clock_detected():
+    assert hosts.cpu_mhz() is None or hosts.cpu_mhz() > 100
