@@ -218,9 +218,16 @@ def i8_tensor_activations(x: np.ndarray) -> tuple[np.ndarray, float]:
     amax = np.max(np.abs(x)) if x.size else np.float32(0)
     if not amax > 0:
         return np.zeros(x.shape, dtype=np.int8), 0.0
-    s = np.float32(127) / amax
-    q = np.clip(np.rint(x * s), -127, 127).astype(np.int8)
-    return q, float(np.float32(1) / s)
+    with np.errstate(over="ignore", invalid="ignore"):
+        s = np.float32(127) / amax
+        q = _clip_q(np.rint(x * s))
+        return q, float(np.float32(1) / s)
+
+
+def _clip_q(q: np.ndarray) -> np.ndarray:
+    """Rounded activations to int8 as kernels/quant.c does: clip to +-127, NaN (0 x inf, when a
+    scale overflowed on denormal inputs) to 0."""
+    return np.clip(np.nan_to_num(q, nan=0.0), -127, 127).astype(np.int8)
 
 
 def _i8_act_reference(x: np.ndarray) -> np.ndarray:
@@ -252,7 +259,8 @@ def _blocks(w: np.ndarray) -> np.ndarray:
 def _inverse(d: np.ndarray) -> np.ndarray:
     """1 / d in float32, 0 where d is 0."""
     out = np.zeros_like(d)
-    np.divide(np.float32(1), d, out=out, where=d != 0)
+    with np.errstate(over="ignore"):
+        np.divide(np.float32(1), d, out=out, where=d != 0)
     return out
 
 
@@ -314,8 +322,8 @@ def q8_block_activations(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     (q int8 (n_blocks, 32), d float32 (n_blocks,))."""
     b = _blocks(np.asarray(x, dtype=np.float32)[None, :])[0]
     d = np.max(np.abs(b), axis=-1) / np.float32(127)
-    q = np.clip(np.rint(b * _inverse(d)[:, None]), -127, 127).astype(np.int8)
-    return q, d
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _clip_q(np.rint(b * _inverse(d)[:, None])), d
 
 
 def _q8_act_reference(x: np.ndarray) -> np.ndarray:

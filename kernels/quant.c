@@ -8,8 +8,12 @@
 static inline int8_t quant_one(float x, float s)
 {
     float q = nearbyintf(x * s); /* round half to even, as np.rint */
-    if (q > 127.f) q = 127.f;
-    if (q < -127.f) q = -127.f;
+    if (q > 127.f)
+        q = 127.f;
+    else if (q < -127.f)
+        q = -127.f;
+    else if (q != q)
+        q = 0.f; /* 0 x inf: the scale overflowed (a vector or block of denormals) */
     return (int8_t)q;
 }
 
