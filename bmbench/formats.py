@@ -105,8 +105,8 @@ def _gaussian(rng: np.random.Generator, n: int, cols: int) -> np.ndarray:
 # Row-major IEEE half (little-endian), no padding; activations are float32.
 def _f16_quantise(w: np.ndarray) -> Packed:
     w = np.asarray(w)
-    h = np.ascontiguousarray(w, dtype="<f2")
-    return Packed("f16", w.shape[0], w.shape[1], h.view(np.uint8).reshape(-1))
+    return Packed("f16", w.shape[0], w.shape[1], _chunked(
+        "f16", *w.shape, lambda r0, n: np.ascontiguousarray(w[r0:r0 + n], dtype="<f2").view(np.uint8).reshape(-1)))
 
 
 def _f16_dequantise(p: Packed) -> np.ndarray:
@@ -128,11 +128,27 @@ TLUT_ROWS = 32      # ternary-lut: rows per tile
 TLUT_COLS = 4       # ternary-lut: columns per byte of a row
 
 
+def _row_chunks(rows: int, chunk: int = 256):
+    return (slice(r0, min(r0 + chunk, rows)) for r0 in range(0, rows, chunk))
+
+
+def ternary_scale(w: np.ndarray) -> float:
+    """BitNet b1.58 absmean scale s_w = max(mean|W|, 1e-5), as a float32 value (float64 sum,
+    row chunk by row chunk: no full-size temporary)."""
+    w = np.asarray(w)
+    total = sum(float(np.abs(w[sl], dtype=np.float64).sum()) for sl in _row_chunks(w.shape[0]))
+    return float(np.float32(max(total / w.size if w.size else 0.0, 1e-5)))
+
+
+def _ternary_round(w: np.ndarray, s_w: float) -> np.ndarray:
+    """codes = clip(round_half_even(W / s_w), -1, 1) as int8."""
+    return np.clip(np.rint(np.asarray(w, dtype=np.float64) / s_w), -1, 1).astype(np.int8)
+
+
 def ternary_codes(w: np.ndarray) -> tuple[np.ndarray, float]:
     """BitNet b1.58 absmean quantisation: (codes int8 in {-1, 0, 1}, s_w as a float32 value)."""
-    w = np.asarray(w, dtype=np.float64)
-    s_w = float(np.float32(max(float(np.mean(np.abs(w))) if w.size else 0.0, 1e-5)))
-    return np.clip(np.rint(w / s_w), -1, 1).astype(np.int8), s_w
+    s_w = ternary_scale(w)
+    return _ternary_round(w, s_w), s_w
 
 
 def _check_codes(codes: np.ndarray) -> np.ndarray:
@@ -192,11 +208,16 @@ def _tlut_unpack(data: np.ndarray, rows: int, cols: int) -> np.ndarray:
 def _ternary_side(name: str, pack, unpack) -> tuple:
     def from_ternary(codes: np.ndarray, s_w: float) -> Packed:
         codes = _check_codes(codes)
-        return Packed(name, codes.shape[0], codes.shape[1], pack(codes), float(np.float32(s_w)))
+        rows, cols = codes.shape
+        data = _chunked(name, rows, cols, lambda r0, n: pack(codes[r0:r0 + n]))
+        return Packed(name, rows, cols, data, float(np.float32(s_w)))
 
     def quantise(w: np.ndarray) -> Packed:
-        codes, s_w = ternary_codes(w)
-        return from_ternary(codes, s_w)
+        w = np.asarray(w)
+        rows, cols = w.shape
+        s_w = ternary_scale(w)
+        data = _chunked(name, rows, cols, lambda r0, n: pack(_ternary_round(w[r0:r0 + n], s_w)))
+        return Packed(name, rows, cols, data, s_w)
 
     def dequantise(p: Packed) -> np.ndarray:
         return unpack(p.data, p.rows, p.cols) * float(np.float32(p.scale))
@@ -305,7 +326,7 @@ def _q4_0_unpack(p: Packed) -> tuple[np.ndarray, np.ndarray]:
 def _qblock_side(name: str, pack, unpack) -> tuple:
     def quantise(w: np.ndarray) -> Packed:
         w = np.asarray(w)
-        return Packed(name, w.shape[0], w.shape[1], pack(w))
+        return Packed(name, w.shape[0], w.shape[1], _chunked(name, *w.shape, lambda r0, n: pack(w[r0:r0 + n])))
 
     def dequantise(p: Packed) -> np.ndarray:
         d, q = unpack(p)
