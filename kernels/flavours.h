@@ -40,5 +40,10 @@ BMK_DECLARE_FLAVOURS(void, bmk_gated_rmsnorm, (const float *y, const float *z, c
 /* GEMV, one line per format */
 #define BMK_GEMV_ARGS (const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1)
 BMK_DECLARE_FLAVOURS(void, bmk_gemv_f32, BMK_GEMV_ARGS)
+BMK_DECLARE_FLAVOURS(void, bmk_gemv_f16, BMK_GEMV_ARGS)
+BMK_DECLARE_FLAVOURS(void, bmk_gemv_tmad, BMK_GEMV_ARGS)
+BMK_DECLARE_FLAVOURS(void, bmk_gemv_tlut, BMK_GEMV_ARGS)
+BMK_DECLARE_FLAVOURS(void, bmk_gemv_q8_0, BMK_GEMV_ARGS)
+BMK_DECLARE_FLAVOURS(void, bmk_gemv_q4_0, BMK_GEMV_ARGS)
 
 #endif

@@ -1,26 +1,27 @@
 /* formats.c: the one table of weight formats (ggml's type-traits idea).  Each entry says how a
- * format is laid out and which function prepares activations and computes a GEMV per flavour. */
+ * format is laid out and which function prepares activations and computes a GEMV per flavour; the
+ * layout of each format is described next to its scalar kernel (kernels/generic/gemv_<fmt>.c) and
+ * specified by its NumPy packer (bmbench/formats.py). */
 #include <string.h>
 
 #include "flavours.h"
 #include "formats.h"
 
-/* f32: plain row-major float rows; activations are the float vector itself. */
-static size_t f32_data_bytes(int64_t rows, int64_t cols) { return (size_t)(rows * cols) * 4; }
-static size_t f32_act_bytes(int64_t cols) { return BMK_ACT_OFFSET + (size_t)cols * 4; }
-static void f32_prep(const float *x, int64_t cols, void *act)
-{
-    bmk_act_header *h = (bmk_act_header *)act;
-    h->inv_scale = 1.0f;
-    h->sum = 0;
-    h->cols = cols;
-    memcpy(BMK_ACT_DATA(act), x, (size_t)cols * 4);
-}
+#define BMK_FORMAT_FNS(stem) .data_bytes = stem##_data_bytes, .act_bytes = stem##_act_bytes, .prep = stem##_prep
 
 const bmk_format bmk_formats[] = {
     {.name = "f32", .bpw = 32, .block = 1, .row_tile = 1, .exact = 0,
-     .data_bytes = f32_data_bytes, .act_bytes = f32_act_bytes, .prep = f32_prep,
-     .gemv = BMK_ALL_FLAVOURS(bmk_gemv_f32)},
+     BMK_FORMAT_FNS(bmk_f32), .gemv = BMK_ALL_FLAVOURS(bmk_gemv_f32)},
+    {.name = "f16", .bpw = 16, .block = 1, .row_tile = 1, .exact = 0,
+     BMK_FORMAT_FNS(bmk_f16), .gemv = BMK_ALL_FLAVOURS(bmk_gemv_f16)},
+    {.name = "ternary-mad", .bpw = 2, .block = BMK_TMAD_BLOCK, .row_tile = 1, .exact = 1,
+     BMK_FORMAT_FNS(bmk_tmad), .gemv = BMK_ALL_FLAVOURS(bmk_gemv_tmad)},
+    {.name = "ternary-lut", .bpw = 2, .block = BMK_TLUT_COLS, .row_tile = BMK_TLUT_ROWS, .exact = 1,
+     BMK_FORMAT_FNS(bmk_tlut), .gemv = BMK_ALL_FLAVOURS(bmk_gemv_tlut)},
+    {.name = "q8_0", .bpw = 8.5, .block = BMK_Q8_BLOCK, .row_tile = 1, .exact = 0,
+     BMK_FORMAT_FNS(bmk_q8_0), .gemv = BMK_ALL_FLAVOURS(bmk_gemv_q8_0)},
+    {.name = "q4_0", .bpw = 4.5, .block = BMK_Q8_BLOCK, .row_tile = 1, .exact = 0,
+     BMK_FORMAT_FNS(bmk_q4_0), .gemv = BMK_ALL_FLAVOURS(bmk_gemv_q4_0)},
 };
 const int bmk_n_formats = sizeof bmk_formats / sizeof bmk_formats[0];
 

@@ -1,6 +1,8 @@
 /* formats.h: helpers shared by the format entries and their kernels. */
 #ifndef BMK_FORMATS_H
 #define BMK_FORMATS_H
+#include <string.h>
+
 #include "bmk.h"
 
 /* Every activation buffer starts with a bmk_act_header; the format's data follows at a 64-byte
@@ -10,4 +12,74 @@
 #define BMK_ACT_CDATA(act) ((const void *)((const uint8_t *)(act) + BMK_ACT_OFFSET))
 
 static inline int64_t bmk_round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+/* A format's table functions, defined next to its scalar kernel (kernels/generic/gemv_<fmt>.c). */
+#define BMK_DECLARE_FORMAT(stem)                                                                    \
+    size_t stem##_data_bytes(int64_t rows, int64_t cols);                                           \
+    size_t stem##_act_bytes(int64_t cols);                                                          \
+    void stem##_prep(const float *x, int64_t cols, void *act);
+BMK_DECLARE_FORMAT(bmk_f32)
+BMK_DECLARE_FORMAT(bmk_f16)
+BMK_DECLARE_FORMAT(bmk_tmad)
+BMK_DECLARE_FORMAT(bmk_tlut)
+BMK_DECLARE_FORMAT(bmk_q8_0)
+BMK_DECLARE_FORMAT(bmk_q4_0)
+
+/* ---- activation quantisers shared by the integer formats (kernels/quant.c) ---- */
+
+/* BitLinear activations: int8 absmax per tensor.  s_x = 127 / max|x|, q = round-half-even(x s_x)
+ * for k < cols, 0 for cols <= k < padded; h->inv_scale = 1 / s_x (0 for an all-zero vector),
+ * h->sum = sum(q), h->cols = cols. */
+void bmk_quant_i8_tensor(const float *x, int64_t cols, int64_t padded, int8_t *q, bmk_act_header *h);
+
+/* Q8 activation blocks of BMK_Q8_BLOCK (used by q8_0 and q4_0): per block d = max|x| / 127 (fp32),
+ * q = round-half-even(x / d) (x * (1/d), 0 where d = 0).  Layout after the header: int8 q[nb * 32],
+ * then float d[nb]; cols are padded with zeros to nb * 32. */
+#define BMK_Q8_BLOCK 32
+size_t bmk_q8_act_bytes(int64_t cols);
+void bmk_quant_q8_blocks(const float *x, int64_t cols, void *act);
+static inline const int8_t *bmk_q8_act_q(const void *act) { return (const int8_t *)BMK_ACT_CDATA(act); }
+static inline const float *bmk_q8_act_d(const void *act, int64_t nb)
+{
+    return (const float *)((const uint8_t *)BMK_ACT_CDATA(act) + nb * BMK_Q8_BLOCK);
+}
+
+/* ---- IEEE half precision, portable (the SIMD flavours use F16C / vcvt, which agree exactly) ---- */
+static inline float bmk_half_to_float(uint16_t h)
+{
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ffu, bits;
+    if (exp == 0x1f) {
+        bits = sign | 0x7f800000u | (man << 13); /* inf / nan */
+    } else if (exp != 0) {
+        bits = sign | ((exp + 112) << 23) | (man << 13); /* normal: rebias 15 -> 127 */
+    } else if (man == 0) {
+        bits = sign; /* signed zero */
+    } else {
+        /* subnormal: normalise the mantissa */
+        exp = 113;
+        while (!(man & 0x400u)) {
+            man <<= 1;
+            exp--;
+        }
+        bits = sign | (exp << 23) | ((man & 0x3ffu) << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static inline uint16_t bmk_load_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+
+/* ---- layouts (bmbench/formats.py packs them; the comments there are the specification) ---- */
+/* ternary-mad: rows of BMK_TMAD_BLOCK-weight blocks of 32 bytes; byte j of a block holds elements
+ * j, j+32, j+64, j+96 in bits 0-1, 2-3, 4-5, 6-7 as codes w+1. */
+#define BMK_TMAD_BLOCK 128
+/* ternary-lut: tiles of 32 rows; per tile and per 4 columns 32 bytes, byte i = row i's 4-bit
+ * index of columns (4k, 4k+1) | index of (4k+2, 4k+3) << 4, index = c0 | c1 << 2. */
+#define BMK_TLUT_ROWS 32
+#define BMK_TLUT_COLS 4
+/* q8_0: per row blocks of 34 bytes (fp16 d, 32 int8).  q4_0: 18 bytes (fp16 d, 16 nibble bytes). */
+#define BMK_Q8_0_BYTES 34
+#define BMK_Q4_0_BYTES 18
 #endif

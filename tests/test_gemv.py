@@ -54,3 +54,68 @@ def test_threads_split_rows_without_changing_results(fmt_name, threads):
 def fmt_activation_reference(fmt, x):
     """The activations as the kernel sees them, in float64 (quantised for the integer formats)."""
     return fmt.act_reference(x)
+
+
+# ---- the integer (ternary) formats: exact integer results, extremes, real shapes ----
+TERNARY = [n for n in FORMAT_NAMES if formats.get(n).from_ternary is not None]
+
+
+def _expected_ternary(codes, s_w, x):
+    """bmk_int_out(codes . q, s_w, header) in NumPy: exact int dot, the same float32 rounding."""
+    q, inv = formats.i8_tensor_activations(x)
+    dot = codes.astype(np.int64) @ q.astype(np.int64)
+    return dot.astype(np.float32) * (np.float32(s_w) * np.float32(inv))
+
+
+@pytest.mark.parametrize("rows,cols", SHAPES)
+@pytest.mark.parametrize("fmt_name", TERNARY)
+def test_ternary_scalar_is_the_exact_integer_dot(fmt_name, rows, cols):
+    fmt = formats.get(fmt_name)
+    rng = np.random.default_rng(rows * 13 + cols)
+    codes = rng.integers(-1, 2, size=(rows, cols), dtype=np.int8)
+    x = rng.standard_normal(cols).astype(np.float32)
+    w = fmt.from_ternary(codes, 0.037)
+    np.testing.assert_array_equal(formats.gemv(w, x, flavour="scalar"), _expected_ternary(codes, w.scale, x))
+
+
+@pytest.mark.parametrize("cols", [256, 260, 2048, 4096, 4100])
+@pytest.mark.parametrize("pattern", ["plus", "minus", "alternating"])
+@pytest.mark.parametrize("fmt_name", TERNARY)
+def test_ternary_extremes_do_not_overflow(fmt_name, cols, pattern, flavour):
+    """|q| = 127 everywhere and every product of one sign: the int16 partial sums are at their
+    largest (the kernels widen them before they can overflow)."""
+    fmt = formats.get(fmt_name)
+    if flavour not in fmt.flavours:
+        pytest.skip(f"{fmt_name} has no {flavour} kernel")
+    rows = 65
+    x = np.full(cols, -1.0 if pattern == "minus" else 1.0, dtype=np.float32)
+    if pattern == "alternating":
+        x[1::2] = -1
+    codes = np.ones((rows, cols), dtype=np.int8)  # c = 2: MAD's largest |c q|
+    codes[1] = -1  # one row of the opposite sign (LUT entries -254 / +254)
+    w = fmt.from_ternary(codes, 0.5)
+    np.testing.assert_array_equal(formats.gemv(w, x, flavour=flavour), _expected_ternary(codes, w.scale, x))
+
+
+@pytest.mark.parametrize("fmt_name", TERNARY)
+def test_real_shape_every_flavour_and_thread_split(fmt_name, flavour):
+    """BitMamba-2 1B in_proj (2048 -> 8288): every flavour bitwise equal to the scalar kernel."""
+    fmt = formats.get(fmt_name)
+    if flavour not in fmt.flavours:
+        pytest.skip(f"{fmt_name} has no {flavour} kernel")
+    rng = np.random.default_rng(5)
+    w = fmt.synthetic(rng, 8288, 2048)
+    x = rng.standard_normal(2048).astype(np.float32)
+    act = formats.prepare(fmt, x)
+    ref = formats.gemv(w, x, flavour="scalar", act=act)
+    np.testing.assert_array_equal(formats.gemv(w, x, flavour=flavour, act=act), ref)
+    np.testing.assert_array_equal(formats.gemv(w, x, flavour=flavour, act=act, threads=2), ref)
+
+
+@pytest.mark.parametrize("fmt_name", FORMAT_NAMES)
+def test_zero_activations_give_zero(fmt_name, flavour):
+    fmt, w, _ = _case(fmt_name, 33, 257, seed=3)
+    if flavour not in fmt.flavours:
+        pytest.skip(f"{fmt_name} has no {flavour} kernel")
+    np.testing.assert_array_equal(formats.gemv(w, np.zeros(257, np.float32), flavour=flavour),
+                                  np.zeros(33, np.float32))

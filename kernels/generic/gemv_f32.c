@@ -1,6 +1,18 @@
-/* Scalar reference GEMV for f32 weights (double accumulation: the most accurate oracle). */
+/* f32: plain row-major float rows; activations are the float vector itself.
+ * Scalar reference GEMV with double accumulation: the most accurate oracle. */
 #include "../flavours.h"
 #include "../formats.h"
+
+size_t bmk_f32_data_bytes(int64_t rows, int64_t cols) { return (size_t)(rows * cols) * 4; }
+size_t bmk_f32_act_bytes(int64_t cols) { return BMK_ACT_OFFSET + (size_t)cols * 4; }
+void bmk_f32_prep(const float *x, int64_t cols, void *act)
+{
+    bmk_act_header *h = (bmk_act_header *)act;
+    h->inv_scale = 1.0f;
+    h->sum = 0;
+    h->cols = cols;
+    memcpy(BMK_ACT_DATA(act), x, (size_t)cols * 4);
+}
 
 void bmk_gemv_f32_generic(const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1)
 {

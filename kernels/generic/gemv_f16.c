@@ -1,0 +1,19 @@
+/* f16: row-major IEEE half rows (no padding); activations are the float32 vector itself (the f32
+ * prep).  Scalar reference with a portable half -> float conversion and double accumulation. */
+#include "../flavours.h"
+#include "../formats.h"
+
+size_t bmk_f16_data_bytes(int64_t rows, int64_t cols) { return (size_t)(rows * cols) * 2; }
+size_t bmk_f16_act_bytes(int64_t cols) { return bmk_f32_act_bytes(cols); }
+void bmk_f16_prep(const float *x, int64_t cols, void *act) { bmk_f32_prep(x, cols, act); }
+
+void bmk_gemv_f16_generic(const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1)
+{
+    const float *x = (const float *)BMK_ACT_CDATA(act);
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = w->data + r * w->cols * 2;
+        double s = 0;
+        for (int64_t k = 0; k < w->cols; k++) s += (double)bmk_half_to_float(bmk_load_u16(row + 2 * k)) * x[k];
+        y[r - r0] = (float)s;
+    }
+}

@@ -1,0 +1,69 @@
+/* quant.c: activation quantisers shared by the integer formats (scalar: prep runs once per input
+ * vector, its cost is O(cols) against the GEMV's O(rows x cols)).  bmbench/formats.py mirrors each
+ * one in NumPy float32 arithmetic, so the float64 oracle sees exactly the kernel's integers. */
+#include <math.h>
+
+#include "formats.h"
+
+static inline int8_t quant_one(float x, float s)
+{
+    float q = nearbyintf(x * s); /* round half to even, as np.rint */
+    if (q > 127.f)
+        q = 127.f;
+    else if (q < -127.f)
+        q = -127.f;
+    else if (q != q)
+        q = 0.f; /* 0 x inf: the scale overflowed (a vector or block of denormals) */
+    return (int8_t)q;
+}
+
+void bmk_quant_i8_tensor(const float *x, int64_t cols, int64_t padded, int8_t *q, bmk_act_header *h)
+{
+    float amax = 0.f;
+    for (int64_t k = 0; k < cols; k++) amax = fmaxf(amax, fabsf(x[k]));
+    int32_t sum = 0;
+    if (amax > 0.f) {
+        const float s = 127.f / amax;
+        for (int64_t k = 0; k < cols; k++) {
+            q[k] = quant_one(x[k], s);
+            sum += q[k];
+        }
+        h->inv_scale = 1.f / s;
+    } else {
+        memset(q, 0, (size_t)cols);
+        h->inv_scale = 0.f;
+    }
+    memset(q + cols, 0, (size_t)(padded - cols));
+    h->sum = sum;
+    h->cols = cols;
+}
+
+size_t bmk_q8_act_bytes(int64_t cols)
+{
+    const int64_t nb = (cols + BMK_Q8_BLOCK - 1) / BMK_Q8_BLOCK;
+    return BMK_ACT_OFFSET + (size_t)nb * (BMK_Q8_BLOCK + sizeof(float));
+}
+
+void bmk_quant_q8_blocks(const float *x, int64_t cols, void *act)
+{
+    bmk_act_header *h = (bmk_act_header *)act;
+    const int64_t nb = (cols + BMK_Q8_BLOCK - 1) / BMK_Q8_BLOCK;
+    int8_t *q = (int8_t *)BMK_ACT_DATA(act);
+    float *d = (float *)(q + nb * BMK_Q8_BLOCK);
+    int32_t sum = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        const int64_t k0 = b * BMK_Q8_BLOCK;
+        const int64_t n = cols - k0 < BMK_Q8_BLOCK ? cols - k0 : BMK_Q8_BLOCK;
+        float amax = 0.f;
+        for (int64_t j = 0; j < n; j++) amax = fmaxf(amax, fabsf(x[k0 + j]));
+        const float db = amax / 127.f, id = db > 0.f ? 1.f / db : 0.f;
+        for (int64_t j = 0; j < BMK_Q8_BLOCK; j++) {
+            q[k0 + j] = j < n ? quant_one(x[k0 + j], id) : 0;
+            sum += q[k0 + j];
+        }
+        d[b] = db;
+    }
+    h->inv_scale = 1.f;
+    h->sum = sum;
+    h->cols = cols;
+}

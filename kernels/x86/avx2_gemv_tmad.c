@@ -1,0 +1,73 @@
+/* AVX2 ternary-mad: per 128-weight block one 32-byte load, shift + mask to 4 x 32 codes w + 1,
+ * maddubs (unsigned codes x signed int8 activations) into int16; four rows per pass share the
+ * activation loads.  int16 partial sums are widened once per MAD_CHUNK blocks. */
+#include <immintrin.h>
+
+#include "../flavours.h"
+#include "../formats.h"
+
+/* per block and int16 lane: 4 maddubs of 2 products each, |c q| <= 2 x 127: at most 2032;
+ * 16 blocks stay below 32767 */
+#define MAD_CHUNK 16
+#define MAD_ROWS 4
+
+static inline __m256i block_dot(const uint8_t *wb, const __m256i *x, __m256i m3)
+{
+    const __m256i v = _mm256_loadu_si256((const __m256i *)wb);
+    const __m256i p0 = _mm256_maddubs_epi16(_mm256_and_si256(v, m3), x[0]);
+    const __m256i p1 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 2), m3), x[1]);
+    const __m256i p2 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m3), x[2]);
+    const __m256i p3 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 6), m3), x[3]);
+    return _mm256_add_epi16(_mm256_add_epi16(p0, p1), _mm256_add_epi16(p2, p3));
+}
+
+static inline int32_t hsum_epi32(__m256i v)
+{
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* sum(c q) of nr consecutive rows (nr a constant after inlining) */
+static inline __attribute__((always_inline)) void rows_dot(const uint8_t *w0, int64_t row_bytes,
+                                                           const int8_t *q, int64_t nb, int nr,
+                                                           int32_t *dot)
+{
+    const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
+    __m256i acc[MAD_ROWS];
+    for (int i = 0; i < nr; i++) acc[i] = _mm256_setzero_si256();
+    for (int64_t b0 = 0; b0 < nb; b0 += MAD_CHUNK) {
+        const int64_t b1 = b0 + MAD_CHUNK < nb ? b0 + MAD_CHUNK : nb;
+        __m256i s[MAD_ROWS];
+        for (int i = 0; i < nr; i++) s[i] = _mm256_setzero_si256();
+        for (int64_t b = b0; b < b1; b++) {
+            const int8_t *xb = q + b * BMK_TMAD_BLOCK;
+            const __m256i x[4] = {_mm256_loadu_si256((const __m256i *)xb),
+                                  _mm256_loadu_si256((const __m256i *)(xb + 32)),
+                                  _mm256_loadu_si256((const __m256i *)(xb + 64)),
+                                  _mm256_loadu_si256((const __m256i *)(xb + 96))};
+            for (int i = 0; i < nr; i++)
+                s[i] = _mm256_add_epi16(s[i], block_dot(w0 + i * row_bytes + b * 32, x, m3));
+        }
+        for (int i = 0; i < nr; i++) acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(s[i], ones));
+    }
+    for (int i = 0; i < nr; i++) dot[i] = hsum_epi32(acc[i]);
+}
+
+void bmk_gemv_tmad_avx2(const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1)
+{
+    const bmk_act_header *h = (const bmk_act_header *)act;
+    const int8_t *q = (const int8_t *)BMK_ACT_CDATA(act);
+    const int64_t kp = bmk_round_up(w->cols, BMK_TMAD_BLOCK), row_bytes = kp / 4, nb = kp / BMK_TMAD_BLOCK;
+    int32_t dot[MAD_ROWS];
+    int64_t r = r0;
+    for (; r + MAD_ROWS <= r1; r += MAD_ROWS) {
+        rows_dot(w->data + r * row_bytes, row_bytes, q, nb, MAD_ROWS, dot);
+        for (int i = 0; i < MAD_ROWS; i++) y[r - r0 + i] = bmk_int_out(dot[i] - h->sum, w->scale, h);
+    }
+    for (; r < r1; r++) {
+        rows_dot(w->data + r * row_bytes, row_bytes, q, nb, 1, dot);
+        y[r - r0] = bmk_int_out(dot[0] - h->sum, w->scale, h);
+    }
+}

@@ -1,0 +1,75 @@
+/* AVX-512 q8_0 / q4_0 (layouts: kernels/generic/gemv_qblock.c).  Two blocks per 512-bit vector
+ * (one per 256-bit half, each with its own d_w d_x); the int8 x int8 dot is maddubs(|w|, x with
+ * w's sign) as on AVX2, the sign applied with a mask (AVX-512 has no vpsignb).  A lone last block
+ * is loaded into both halves with a zero scale for the copy.  Four rows per pass. */
+#include <immintrin.h>
+
+#include "../flavours.h"
+#include "../formats.h"
+
+#define Q_ROWS 4
+
+static inline __m256i load_q8_0(const uint8_t *blk) { return _mm256_loadu_si256((const __m256i *)(blk + 2)); }
+
+static inline __m256i load_q4_0(const uint8_t *blk)
+{
+    const __m128i v = _mm_loadu_si128((const __m128i *)(blk + 2));
+    const __m256i n = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(15));
+    return _mm256_sub_epi8(n, _mm256_set1_epi8(8));
+}
+
+static inline __m512i pair(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
+
+static inline __m512 dot_i8(__m512i w, __m512i x)
+{
+    const __mmask64 neg = _mm512_movepi8_mask(w);
+    const __m512i sx = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
+    const __m512i p = _mm512_maddubs_epi16(_mm512_abs_epi8(w), sx);
+    return _mm512_cvtepi32_ps(_mm512_madd_epi16(p, _mm512_set1_epi16(1)));
+}
+
+static inline float d_w(const uint8_t *blk) { return _cvtsh_ss(bmk_load_u16(blk)); }
+
+#define QBLOCK_AVX512(name, BYTES)                                                                  \
+    static inline __attribute__((always_inline)) void rows_##name(const uint8_t *w0, int64_t nb,     \
+                                                                  const int8_t *xq, const float *xd, \
+                                                                  int nr, float *out)               \
+    {                                                                                               \
+        __m512 acc[Q_ROWS];                                                                         \
+        for (int i = 0; i < nr; i++) acc[i] = _mm512_setzero_ps();                                  \
+        int64_t b = 0;                                                                              \
+        for (; b + 2 <= nb; b += 2) {                                                               \
+            const __m512i x = _mm512_loadu_si512(xq + 32 * b);                                      \
+            for (int i = 0; i < nr; i++) {                                                          \
+                const uint8_t *blk = w0 + (i * nb + b) * BYTES;                                     \
+                const __m512 d = _mm512_insertf32x8(_mm512_set1_ps(d_w(blk) * xd[b]),               \
+                                                    _mm256_set1_ps(d_w(blk + BYTES) * xd[b + 1]), 1); \
+                acc[i] = _mm512_fmadd_ps(dot_i8(pair(load_##name(blk), load_##name(blk + BYTES)), x), \
+                                         d, acc[i]);                                                \
+            }                                                                                       \
+        }                                                                                           \
+        if (b < nb) {                                                                               \
+            const __m512i x = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(xq + 32 * b))); \
+            for (int i = 0; i < nr; i++) {                                                          \
+                const uint8_t *blk = w0 + (i * nb + b) * BYTES;                                     \
+                const __m256i v = load_##name(blk);                                                 \
+                const __m512 d = _mm512_insertf32x8(_mm512_set1_ps(d_w(blk) * xd[b]),               \
+                                                    _mm256_setzero_ps(), 1);                        \
+                acc[i] = _mm512_fmadd_ps(dot_i8(pair(v, v), x), d, acc[i]);                         \
+            }                                                                                       \
+        }                                                                                           \
+        for (int i = 0; i < nr; i++) out[i] = _mm512_reduce_add_ps(acc[i]);                         \
+    }                                                                                               \
+    void bmk_gemv_##name##_avx512(const bmk_tensor *w, const void *act, float *y, int64_t r0,        \
+                                  int64_t r1)                                                       \
+    {                                                                                               \
+        const int64_t nb = (w->cols + BMK_Q8_BLOCK - 1) / BMK_Q8_BLOCK;                             \
+        const int8_t *xq = bmk_q8_act_q(act);                                                       \
+        const float *xd = bmk_q8_act_d(act, nb);                                                    \
+        int64_t r = r0;                                                                             \
+        for (; r + Q_ROWS <= r1; r += Q_ROWS)                                                       \
+            rows_##name(w->data + r * nb * BYTES, nb, xq, xd, Q_ROWS, y + (r - r0));                \
+        for (; r < r1; r++) rows_##name(w->data + r * nb * BYTES, nb, xq, xd, 1, y + (r - r0));     \
+    }
+QBLOCK_AVX512(q8_0, BMK_Q8_0_BYTES)
+QBLOCK_AVX512(q4_0, BMK_Q4_0_BYTES)

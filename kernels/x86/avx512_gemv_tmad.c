@@ -1,0 +1,58 @@
+/* AVX-512 ternary-mad: the 32 code bytes of a block are broadcast to both 256-bit halves; a
+ * per-half variable shift (vpsrlvw: 0 | 2, then 4 | 6) + mask gives the codes of elements 0-63,
+ * then 64-127, in activation order, so each block is two 64-byte activation loads and two
+ * maddubs.  Four rows per pass share the activation loads. */
+#include <immintrin.h>
+
+#include "../flavours.h"
+#include "../formats.h"
+
+#define MAD_CHUNK 16 /* per block and int16 lane: 2 maddubs x 2 products x 2 x 127 = 1016 */
+#define MAD_ROWS 4
+
+static inline __attribute__((always_inline)) void rows_dot(const uint8_t *w0, int64_t row_bytes,
+                                                           const int8_t *q, int64_t nb, int nr,
+                                                           int32_t *dot)
+{
+    const __m512i m3 = _mm512_set1_epi8(3), ones = _mm512_set1_epi16(1);
+    const __m512i sh01 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    const __m512i sh23 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
+    __m512i acc[MAD_ROWS];
+    for (int i = 0; i < nr; i++) acc[i] = _mm512_setzero_si512();
+    for (int64_t b0 = 0; b0 < nb; b0 += MAD_CHUNK) {
+        const int64_t b1 = b0 + MAD_CHUNK < nb ? b0 + MAD_CHUNK : nb;
+        __m512i s[MAD_ROWS];
+        for (int i = 0; i < nr; i++) s[i] = _mm512_setzero_si512();
+        for (int64_t b = b0; b < b1; b++) {
+            const __m512i x01 = _mm512_loadu_si512(q + b * BMK_TMAD_BLOCK);
+            const __m512i x23 = _mm512_loadu_si512(q + b * BMK_TMAD_BLOCK + 64);
+            for (int i = 0; i < nr; i++) {
+                const __m512i v = _mm512_broadcast_i64x4(
+                    _mm256_loadu_si256((const __m256i *)(w0 + i * row_bytes + b * 32)));
+                const __m512i c01 = _mm512_and_si512(_mm512_srlv_epi16(v, sh01), m3);
+                const __m512i c23 = _mm512_and_si512(_mm512_srlv_epi16(v, sh23), m3);
+                s[i] = _mm512_add_epi16(s[i], _mm512_add_epi16(_mm512_maddubs_epi16(c01, x01),
+                                                               _mm512_maddubs_epi16(c23, x23)));
+            }
+        }
+        for (int i = 0; i < nr; i++) acc[i] = _mm512_add_epi32(acc[i], _mm512_madd_epi16(s[i], ones));
+    }
+    for (int i = 0; i < nr; i++) dot[i] = _mm512_reduce_add_epi32(acc[i]);
+}
+
+void bmk_gemv_tmad_avx512(const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1)
+{
+    const bmk_act_header *h = (const bmk_act_header *)act;
+    const int8_t *q = (const int8_t *)BMK_ACT_CDATA(act);
+    const int64_t kp = bmk_round_up(w->cols, BMK_TMAD_BLOCK), row_bytes = kp / 4, nb = kp / BMK_TMAD_BLOCK;
+    int32_t dot[MAD_ROWS];
+    int64_t r = r0;
+    for (; r + MAD_ROWS <= r1; r += MAD_ROWS) {
+        rows_dot(w->data + r * row_bytes, row_bytes, q, nb, MAD_ROWS, dot);
+        for (int i = 0; i < MAD_ROWS; i++) y[r - r0 + i] = bmk_int_out(dot[i] - h->sum, w->scale, h);
+    }
+    for (; r < r1; r++) {
+        rows_dot(w->data + r * row_bytes, row_bytes, q, nb, 1, dot);
+        y[r - r0] = bmk_int_out(dot[0] - h->sum, w->scale, h);
+    }
+}

@@ -1,0 +1,62 @@
+/* Test driver for the native NEON kernels (cross-compiled for aarch64, run under qemu-aarch64 by
+ * tests/test_neon_qemu.py).  Reads cases written by the test: packed weights and activations from
+ * bmbench/formats.py plus the x86 scalar kernel's output; checks, natively on aarch64, the scalar
+ * kernel against the x86 one and the NEON kernel against the scalar one (bitwise for the integer
+ * formats, within rtol x |W||x| otherwise).
+ * Record: char name[16]; int64 rows, cols; float scale, rtol; int64 nbytes; uint8 data[nbytes];
+ *         float x[cols]; float y_x86[rows]; float bound[rows]. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bmk.h"
+
+static int close_enough(float a, float b, float rtol, float bound, int exact)
+{
+    if (exact) return memcmp(&a, &b, sizeof a) == 0;
+    float d = a - b;
+    if (d < 0) d = -d;
+    return d <= rtol * bound + 1e-6f;
+}
+
+int main(int argc, char **argv)
+{
+    FILE *f = fopen(argc > 1 ? argv[1] : "", "rb");
+    if (!f) return 2;
+    int cases = 0, fails = 0;
+    char name[17] = {0};
+    while (fread(name, 16, 1, f) == 1) {
+        int64_t rows, cols, nbytes;
+        float scale, rtol;
+        if (fread(&rows, 8, 1, f) != 1 || fread(&cols, 8, 1, f) != 1 || fread(&scale, 4, 1, f) != 1 ||
+            fread(&rtol, 4, 1, f) != 1 || fread(&nbytes, 8, 1, f) != 1)
+            return 2;
+        uint8_t *data = malloc((size_t)nbytes);
+        float *x = malloc((size_t)cols * 4), *ref = malloc((size_t)rows * 4), *bound = malloc((size_t)rows * 4);
+        float *yg = malloc((size_t)rows * 4), *yn = malloc((size_t)rows * 4);
+        if (fread(data, 1, (size_t)nbytes, f) != (size_t)nbytes || fread(x, 4, (size_t)cols, f) != (size_t)cols ||
+            fread(ref, 4, (size_t)rows, f) != (size_t)rows || fread(bound, 4, (size_t)rows, f) != (size_t)rows)
+            return 2;
+        const int fmt = bmk_format_from_name(name);
+        if (fmt < 0) return 3;
+        const bmk_format *F = &bmk_formats[fmt];
+        void *act = aligned_alloc(64, (F->act_bytes(cols) + 63) / 64 * 64);
+        F->prep(x, cols, act);
+        const bmk_tensor t = {data, rows, cols, scale};
+        bmk_gemv(fmt, BMK_SCALAR, &t, act, yg, 1);
+        bmk_gemv(fmt, BMK_NEON, &t, act, yn, 1);
+        int bad = 0;
+        for (int64_t r = 0; r < rows; r++) {
+            if (!close_enough(yg[r], ref[r], rtol, bound[r], F->exact)) bad++;
+            if (!close_enough(yn[r], yg[r], rtol, bound[r], F->exact)) bad++;
+        }
+        if (bad) {
+            printf("FAIL %s %lldx%lld: %d mismatches\n", name, (long long)rows, (long long)cols, bad);
+            fails++;
+        }
+        cases++;
+        free(data), free(x), free(ref), free(bound), free(yg), free(yn), free(act);
+    }
+    printf("%d cases, %d failed\n", cases, fails);
+    return fails != 0;
+}

@@ -1,0 +1,99 @@
+"""The AVX-512 kernels on a CPU without AVX-512: kernels/x86/avx512_*.c compiled against SIMDe's
+portable AVX-512 (a shim <immintrin.h>), loaded with ctypes and compared with the scalar kernel
+exactly as tests/test_gemv.py compares the flavours.  Skipped where AVX-512 runs natively (the
+regular tests cover it) or where no C compiler / kernel sources / SIMDe are at hand."""
+import ctypes
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bmbench import dispatch, formats
+
+SRC = Path(__file__).resolve().parents[1] / "kernels"
+STEMS = {"f32": "f32", "f16": "f16", "ternary-mad": "tmad", "ternary-lut": "tlut", "q8_0": "q8_0", "q4_0": "q4_0"}
+SHAPES = [(1, 1), (3, 3), (31, 33), (33, 31), (255, 257), (257, 255), (64, 1024), (7, 4100), (97, 2048)]
+
+SHIM = r"""
+#ifndef EMU_IMMINTRIN_H
+#define EMU_IMMINTRIN_H
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#include <simde/x86/avx512.h>
+#include <simde/x86/f16c.h>
+#include <stdint.h>
+/* not in SIMDe */
+static inline int32_t _mm512_reduce_add_epi32(__m512i v)
+{ int32_t t[16], s = 0; _mm512_storeu_si512(t, v); for (int i = 0; i < 16; i++) s += t[i]; return s; }
+static inline float _mm512_reduce_add_ps(__m512 v)
+{ float t[16], s = 0; _mm512_storeu_ps(t, v); for (int i = 0; i < 16; i++) s += t[i]; return s; }
+static inline float _cvtsh_ss(unsigned short h) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))); }
+#endif
+"""
+
+
+class _Tensor(ctypes.Structure):
+    _fields_ = [("data", ctypes.c_void_p), ("rows", ctypes.c_int64), ("cols", ctypes.c_int64),
+                ("scale", ctypes.c_float)]
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory):
+    if dispatch.runnable("avx512"):
+        pytest.skip("AVX-512 runs natively here: tests/test_gemv.py covers it")
+    cc = shutil.which("cc") or shutil.which("gcc")
+    srcs = sorted((SRC / "x86").glob("avx512_gemv_*.c"))
+    if cc is None or not srcs:
+        pytest.skip("no C compiler or no kernel sources")
+    simde_py = pytest.importorskip("simde_py")
+    d = tmp_path_factory.mktemp("avx512emu")
+    (d / "immintrin.h").write_text(SHIM)
+    so = d / "libavx512emu.so"
+    cmd = [cc, "-O1", "-std=gnu11", "-shared", "-fPIC", "-w", f"-I{d}", f"-I{simde_py.get_include()}",
+           "-DBMK_HAVE_X86=1", "-DBMK_HAVE_NEON=1", "-o", str(so)] + [str(s) for s in srcs]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return ctypes.CDLL(str(so))
+
+
+def _avx512_gemv(lib, fmt, w, act):
+    fn = getattr(lib, f"bmk_gemv_{STEMS[fmt.name]}_avx512")
+    t = _Tensor(w.data.ctypes.data, w.rows, w.cols, w.scale)
+    y = np.full(w.rows, np.nan, dtype=np.float32)
+    mid = w.rows // 2 // fmt.row_tile * fmt.row_tile  # two row ranges, split as the driver does
+    for r0, r1 in ((0, mid), (mid, w.rows)):
+        if r0 < r1:
+            fn(ctypes.byref(t), ctypes.c_void_p(act.ctypes.data), ctypes.c_void_p(y[r0:].ctypes.data),
+               ctypes.c_int64(r0), ctypes.c_int64(r1))
+    return y
+
+
+@pytest.mark.parametrize("rows,cols", SHAPES)
+@pytest.mark.parametrize("fmt_name", list(STEMS))
+def test_avx512_through_simde_matches_scalar(lib, fmt_name, rows, cols):
+    fmt = formats.get(fmt_name)
+    rng = np.random.default_rng(rows * 31 + cols)
+    w = fmt.quantise(rng.standard_normal((rows, cols)) / np.sqrt(cols))
+    x = rng.standard_normal(cols).astype(np.float32)
+    act = formats.prepare(fmt, x)
+    ref = formats.gemv(w, x, flavour="scalar", act=act)
+    y = _avx512_gemv(lib, fmt, w, act)
+    if fmt.exact:
+        np.testing.assert_array_equal(y, ref)
+    else:
+        bound = np.abs(fmt.dequantise(w)) @ np.abs(fmt.act_reference(x))
+        assert np.all(np.abs(y - ref) <= fmt.rtol * bound + 1e-6)
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+@pytest.mark.parametrize("fmt_name", ["ternary-mad", "ternary-lut"])
+def test_avx512_ternary_extremes_through_simde(lib, fmt_name, sign):
+    """|q| = 127 and all products of one sign: the largest int16 partial sums."""
+    fmt = formats.get(fmt_name)
+    codes = np.ones((65, 4100), dtype=np.int8)
+    codes[1] = -1
+    x = np.full(4100, sign, dtype=np.float32)
+    w = fmt.from_ternary(codes, 0.5)
+    act = formats.prepare(fmt, x)
+    np.testing.assert_array_equal(_avx512_gemv(lib, fmt, w, act), formats.gemv(w, x, flavour="scalar", act=act))

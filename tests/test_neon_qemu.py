@@ -1,0 +1,56 @@
+"""The NEON kernels compiled natively for aarch64 (-march=armv8.2-a+dotprod, as on Cortex-A76) and
+run under qemu-aarch64: the scalar kernel must agree with the x86 one and NEON with scalar, on the
+same packed bytes.  Skipped without aarch64-linux-gnu-gcc and qemu-aarch64 (Debian:
+gcc-aarch64-linux-gnu, qemu-user) or without the kernel sources."""
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bmbench import formats
+
+ROOT = Path(__file__).resolve().parents[1]
+KERNELS = ROOT / "kernels"
+SHAPES = [(1, 1), (3, 3), (31, 33), (33, 31), (255, 257), (257, 255), (64, 1024), (7, 4100), (97, 2048)]
+
+
+def _record(fmt, w, x):
+    y = formats.gemv(w, x, flavour="scalar")
+    bound = (np.abs(fmt.dequantise(w)) @ np.abs(fmt.act_reference(x))).astype(np.float32)
+    head = fmt.name.encode().ljust(16, b"\0")
+    nums = np.array([w.rows, w.cols], np.int64).tobytes() + np.array([w.scale, fmt.rtol], np.float32).tobytes()
+    return (head + nums + np.int64(w.data.size).tobytes() + w.data.tobytes() + x.astype(np.float32).tobytes()
+            + y.tobytes() + bound.tobytes())
+
+
+def test_neon_native_under_qemu(tmp_path):
+    cc, qemu = shutil.which("aarch64-linux-gnu-gcc"), shutil.which("qemu-aarch64")
+    if cc is None or qemu is None or not (KERNELS / "arm").is_dir():
+        pytest.skip("needs aarch64-linux-gnu-gcc, qemu-aarch64 and the kernel sources")
+    srcs = ([ROOT / "tests" / "aarch64_gemv_driver.c"] + sorted((KERNELS / "generic").glob("*.c"))
+            + sorted((KERNELS / "arm").glob("neon_*.c"))
+            + [KERNELS / n for n in ("quant.c", "formats.c", "dispatch.c", "threads.c")])
+    exe = tmp_path / "gemv_neon"
+    r = subprocess.run([cc, "-O2", "-std=gnu11", "-static", "-march=armv8.2-a+dotprod", "-w",
+                        "-DBMK_HAVE_X86=0", "-DBMK_HAVE_NEON=1", f"-I{KERNELS}", "-o", str(exe)]
+                       + [str(s) for s in srcs] + ["-lm"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+    recs = []
+    for name, fmt in formats.FORMATS.items():
+        for rows, cols in SHAPES:
+            rng = np.random.default_rng(rows * 31 + cols)
+            recs.append(_record(fmt, fmt.quantise(rng.standard_normal((rows, cols)) / np.sqrt(cols)),
+                                rng.standard_normal(cols).astype(np.float32)))
+        if fmt.from_ternary is not None:  # the largest int16 partial sums
+            codes = np.ones((65, 4100), dtype=np.int8)
+            codes[1] = -1
+            for sign in (1, -1):
+                recs.append(_record(fmt, fmt.from_ternary(codes, 0.5), np.full(4100, sign, np.float32)))
+    cases = tmp_path / "cases.bin"
+    cases.write_bytes(b"".join(recs))
+    r = subprocess.run([qemu, "-cpu", "cortex-a76", str(exe), str(cases)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert f"{len(recs)} cases, 0 failed" in r.stdout
