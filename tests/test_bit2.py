@@ -12,13 +12,13 @@ from bmbench.models.bit2 import (MAGIC, Ternary, bit2_schedule, read_bit2_tensor
                                  ternarise, weights_from_bit2_tensors)
 from bmbench.models.config import bitmamba2_config
 
-FORMAT_NAMES = list(formats.FORMATS) + ["stub-ternary"]
+FORMAT_NAMES = list(formats.FORMATS)
 TINY = get_config("tiny-bitmamba")
 ODD = bitmamba2_config("odd", n_layers=1, d_model=12, n_heads=3, vocab=7)  # not registered
 
 
 @pytest.fixture(params=FORMAT_NAMES)
-def fmt_name(request, stub_ternary):
+def fmt_name(request):
     return request.param
 
 
@@ -107,13 +107,13 @@ def test_loaded_weights_are_codes_times_inverse_scale(tiny_file, tiny_tensors):
     assert w.lm_head_norm is not None and w.layers[0].D.shape == (TINY.d_inner,)
 
 
-def test_model_weights_round_trip_through_a_file(tmp_path, stub_ternary):
+def test_model_weights_round_trip_through_a_file(tmp_path, ternary_format):
     # ternary-valued weights keep their codes and scales exactly
-    w = synthetic_weights(TINY, stub_ternary, seed=5)
+    w = synthetic_weights(TINY, ternary_format, seed=5)
     path = tmp_path / "w.bin"
     write_bit2(path, w)
-    back = load_bit2(path, stub_ternary)
-    fmt = formats.get(stub_ternary)
+    back = load_bit2(path, ternary_format)
+    fmt = formats.get(ternary_format)
     for (_, a), (_, b) in zip(w.projections(), back.projections()):
         np.testing.assert_allclose(fmt.dequantise(b), fmt.dequantise(a), rtol=1e-7)
     np.testing.assert_allclose(_logits(back), _logits(w), rtol=1e-5, atol=1e-5)

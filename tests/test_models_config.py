@@ -120,9 +120,9 @@ def test_accounting_uses_the_formats_packed_sizes(fmt_name):
     assert a.bytes_per_token > a.projection_bytes + a.lm_head_bytes
 
 
-def test_bitmamba2_1b_ternary_memory_near_the_published_figure(stub_ternary):
+def test_bitmamba2_1b_ternary_memory_near_the_published_figure(ternary_format):
     # 2-bit projections + fp32 embedding: bitmamba.c reports 621 MB for the 1B model (published)
-    a = account("bitmamba2-1b", stub_ternary)
+    a = account("bitmamba2-1b", ternary_format)
     assert 560e6 < a.memory_bytes < 700e6
 
 

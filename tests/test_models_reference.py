@@ -11,7 +11,7 @@ from bmbench.models import Reference, decode_step, get_config, greedy_generate, 
 from bmbench.models.config import MambaConfig, bitmamba2_config
 from bmbench.models.reference import conv_step, ssm_step
 
-FORMAT_NAMES = list(formats.FORMATS) + ["stub-ternary"]
+FORMAT_NAMES = list(formats.FORMATS)
 TINY = ["tiny-bitmamba", "tiny-mamba2"]
 
 # one-layer toys; the Mamba-2 one has 2 groups of 2 heads so the head -> group map matters
@@ -21,7 +21,7 @@ TOY_M2 = MambaConfig(name="toy-m2", n_layers=1, d_model=16, d_inner=32, n_heads=
 
 
 @pytest.fixture(params=FORMAT_NAMES)
-def fmt_name(request, stub_ternary):
+def fmt_name(request):
     return request.param
 
 
@@ -208,11 +208,11 @@ def test_reference_step_matches_explicit_loops(config, fmt_name):
     np.testing.assert_allclose(state.conv[0], np.array(conv), rtol=1e-12)
 
 
-def test_reference_uses_the_formats_activation_view(stub_ternary):
+def test_reference_uses_the_formats_activation_view(ternary_format):
     # int8 activations (stub) change the logits slightly versus float activations on the same weights
-    w = synthetic_weights(TOY_BIT, stub_ternary, seed=1)
+    w = synthetic_weights(TOY_BIT, ternary_format, seed=1)
     got = Reference(w).step(2, Reference(w).new_state())
-    w_f = synthetic_weights(TOY_BIT, stub_ternary, seed=1)
+    w_f = synthetic_weights(TOY_BIT, ternary_format, seed=1)
     ref_f = Reference(w_f)
     ref_f.fmt = formats.get("f32")  # float activations, same (dequantised) weights
     ref_f._act = lambda x: np.asarray(x, dtype=np.float64)
