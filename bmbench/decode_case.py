@@ -17,11 +17,14 @@ DEFAULT_PROMPT = (15496, 11, 314, 716, 257)  # GPT-2 BPE ids of a short English 
 
 
 def load_weights(p: dict):
-    from .models import config, weights
+    """(weights, where they came from): a BIT2 checkpoint, or seeded synthetic weights (cached)."""
+    from .models import cache, config
     if p.get("weights"):
         from .models.bit2 import load_bit2
-        return load_bit2(p["weights"], p["format"])
-    return weights.synthetic_weights(config.get_config(p["model"]), p["format"], seed=int(p.get("seed", 0)))
+        return load_bit2(p["weights"], p["format"]), p["weights"]
+    seed = int(p.get("seed", 0))
+    w, origin = cache.synthetic_weights(config.get_config(p["model"]), p["format"], seed)
+    return w, f"synthetic seed {seed} ({origin})"
 
 
 def cycles_per_weight_in_cache(fmt_name: str, cols: int, rows: int, flavour: str) -> float | None:
@@ -46,7 +49,7 @@ def run_case(spec: dict) -> CaseResult:
     p = spec["params"]
     threads, flavour, n_new = int(p["threads"]), p["flavour"], int(p.get("tokens", 128))
     t0 = time.perf_counter()
-    w = load_weights(p)
+    w, origin = load_weights(p)
     cfg = w.config
     # the default prompt folded into small test vocabularies; a user's prompt is taken as given
     prompt = list(p.get("prompt_tokens") or (t % cfg.vocab for t in DEFAULT_PROMPT))
@@ -122,4 +125,4 @@ def run_case(spec: dict) -> CaseResult:
         roofline=roof, energy=energy,
         extra=dict(tokens=last.tokens.tolist(), prompt_tokens=prompt, repetitions=len(tok_s),
                    token_latencies_ms=(last.token_ns * 1e-6).tolist(), weights_load_s=load_s,
-                   weights_source=p.get("weights") or f"synthetic seed {p.get('seed', 0)}"))
+                   weights_source=origin))

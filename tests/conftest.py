@@ -1,5 +1,11 @@
 import numpy as np
+import os
+import tempfile
+
 import pytest
+
+# synthetic-weight cache of the test run: never the user's ~/.cache
+os.environ.setdefault("BMBENCH_CACHE_DIR", tempfile.mkdtemp(prefix="bmbench-test-cache-"))
 
 from bmbench import dispatch
 
