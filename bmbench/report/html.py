@@ -97,7 +97,7 @@ def metadata(run: RunResult) -> list[dict]:
         dict(title="Build", items=[(k, _meta_value(k, v)) for k, v in run.build.items()]),
         dict(title="Versions", items=[(k, _meta_value(k, v)) for k, v in run.versions.items()]),
         dict(title="Bandwidth measured in the same run (the bound)",
-             items=probe or [("DRAM read", "not measured in this run (no gemv or decode cases)")]),
+             items=probe or [("DRAM read", "not recorded in this result (runs with gemv or decode cases measure it)")]),
     ]
 
 
