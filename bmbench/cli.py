@@ -242,6 +242,13 @@ def cmd_show(args, out: Console) -> int:
     return 0
 
 
+def cmd_report(args, out: Console) -> int:
+    from .report import render_report
+    index = render_report(args.results, args.output)
+    out.print(f"report: {index}", soft_wrap=True)
+    return 0
+
+
 def cmd_suites(args, out: Console) -> int:
     from .suites import list_suites, load_suite
     t = Table(title="suites")
@@ -339,6 +346,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--as", dest="as_", choices=("table", "csv", "md", "json"), default="table")
     sp.add_argument("--all", action="store_true", help="table: every metric, not only the headline ones")
     sp.set_defaults(func=cmd_show)
+
+    sp = sub.add_parser("report", help="HTML page + one PNG per figure from result documents")
+    sp.add_argument("results", nargs="+", metavar="RESULT.json",
+                    help="result document(s); the first is the base of the comparison")
+    sp.add_argument("-o", "--output", default="bmbench-report", metavar="DIR",
+                    help="output directory (default bmbench-report/)")
+    sp.set_defaults(func=cmd_report)
 
     sp = sub.add_parser("info", help="Python, compiler, CPU, caches, SIMD, kernel flavours")
     sp.set_defaults(func=cmd_info)

@@ -19,6 +19,10 @@ def suites_dir() -> Path:
 
 
 def reports_dir() -> Path:
+    """The report templates + CSS: installed package data, else the checkout's top-level reports/."""
+    for d in (_PKG / "data" / "reports", _PKG.parent / "reports"):
+        if (d / "report.html.j2").exists():
+            return d
     return data_dir() / "reports"
 
 
