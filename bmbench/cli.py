@@ -136,6 +136,14 @@ def _run_and_report(suite, overrides, args, out: Console, params: dict | None = 
     run = runner.run_suite(suite, overrides=overrides, output=output, params=params,
                            console=Console(stderr=True), command=sys.argv)
     printers.as_table(run, out)
+    if not getattr(args, "no_report", False):
+        from .report import render_report
+        try:
+            index = render_report([run], output.with_suffix(""))
+            out.print(f"report: {index}", soft_wrap=True)
+        except Exception as e:  # the result is saved; a report problem must not lose it
+            out.print(f"report not rendered ({type(e).__name__}: {e}); "
+                      f"retry with `bmbench report {output}`", soft_wrap=True)
     if getattr(args, "print_tokens", False):
         for c in run.ok_cases():
             if "tokens" in c.extra:
@@ -320,7 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--threads", help="thread count(s), comma separated, or 'all'")
         if kernel:
             sp.add_argument("--kernel", help="probe kernel(s): read,copy,triad")
-        sp.add_argument("-o", "--output", help="result file (default bmbench-results/SUITE-TIME.json)")
+        sp.add_argument("-o", "--output", help="result file (default bmbench-results/SUITE-TIME.json); "
+                        "the report goes to the same path without .json")
+        sp.add_argument("--no-report", action="store_true", help="skip the HTML report at the end")
 
     sp = sub.add_parser("run", help="run a suite and write its result document")
     sp.add_argument("--suite", required=True, help="suite name (see `bmbench suites`) or a YAML path")
