@@ -10,6 +10,9 @@
  * 16 blocks stay below 32767 */
 #define MAD_CHUNK 16
 #define MAD_ROWS 4
+#ifndef PF_AHEAD
+#define PF_AHEAD 1024
+#endif
 
 static inline __m256i block_dot(const uint8_t *wb, const __m256i *x, __m256i m3)
 {
@@ -47,8 +50,12 @@ static inline __attribute__((always_inline)) void rows_dot(const uint8_t *w0, in
                                   _mm256_loadu_si256((const __m256i *)(xb + 32)),
                                   _mm256_loadu_si256((const __m256i *)(xb + 64)),
                                   _mm256_loadu_si256((const __m256i *)(xb + 96))};
-            for (int i = 0; i < nr; i++)
+            for (int i = 0; i < nr; i++) {
+                /* software prefetch PF_AHEAD bytes down each row: the hardware prefetchers alone
+                 * leave the loads of several concurrent row streams exposed to DRAM latency */
+                _mm_prefetch((const char *)(w0 + i * row_bytes + b * 32 + PF_AHEAD), _MM_HINT_T0);
                 s[i] = _mm256_add_epi16(s[i], block_dot(w0 + i * row_bytes + b * 32, x, m3));
+            }
         }
         for (int i = 0; i < nr; i++) acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(s[i], ones));
     }
