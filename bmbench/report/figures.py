@@ -299,8 +299,13 @@ def fig_decode(run: RunResult, **_) -> Figure | None:
     ctx = main_context(dec)
     cases = sorted([c for c in dec if c.context == ctx],
                    key=lambda c: (c.model or "", _format_key(c.format), c.threads or 0))
-    fig = new_figure(5.8)
-    gs = fig.add_gridspec(1, 2, width_ratios=[2.3, 1])
+    pairs = speedup_pairs(cases)
+    # bars on top, the speedups below at full width (their labels are long)
+    h2 = max(1.6, 0.32 * len(pairs) + 0.9)
+    fig = new_figure(5.2 + h2)
+    fig.set_layout_engine(None)  # constrained layout collapses under the long speedup labels
+    fig.subplots_adjust(left=0.24, right=0.97, top=0.96, bottom=0.5 / (5.2 + h2))
+    gs = fig.add_gridspec(2, 1, height_ratios=[5.2, h2], hspace=0.3)
     ax, ax2 = fig.add_subplot(gs[0]), fig.add_subplot(gs[1])
     x, pos, groups = 0.0, [], OrderedDict()
     for c in cases:
@@ -334,14 +339,13 @@ def fig_decode(run: RunResult, **_) -> Figure | None:
     ax.set_ylim(0, max([value(c, "tok_s") for c in cases] + [b or 0 for b in bounds]) * 1.32)
     _legend(ax, handles, loc="upper left", fontsize=7, ncol=3)
     # speedups of ternary over the q8_0 / q4_0 baselines
-    pairs = speedup_pairs(cases)
     if not pairs:
         _note(ax2, "no q8_0 / q4_0 case with the same\nmodel, threads and context:\nno speedup to show")
         ax2.set_title("Ternary speedup over q8_0 / q4_0", fontsize=10)
         return fig
     labels, ratios, errs, cols = [], [], [[], []], []
     for t, b, cmp in pairs:
-        labels.append(f"{t.model} {t.format} {t.threads}T\nvs {b.format}")
+        labels.append(f"{t.model} {t.format} {t.threads}T vs {b.format}")
         ratios.append(cmp.ratio)
         errs[0].append(max(0.0, cmp.ratio - cmp.low) if cmp.low is not None else 0.0)
         errs[1].append(max(0.0, cmp.high - cmp.ratio) if cmp.high is not None else 0.0)
@@ -353,7 +357,7 @@ def fig_decode(run: RunResult, **_) -> Figure | None:
         ax2.text(r + hi, yy, f"  {r:.2f}x", va="center", ha="left", fontsize=8)
     ax2.axvline(1.0, color="black", lw=1)
     ax2.set_yticks(y, labels, fontsize=7)
-    ax2.set_xlim(0, max(ratios) * 1.3)
+    ax2.set_xlim(0, max(ratios) * 1.25)  # a wide interval is clipped, its number stays readable
     ax2.set_xlabel("speedup (x, ratio of tok/s medians)")
     ax2.set_title("Ternary speedup over q8_0 / q4_0\n(measured, 95% bootstrap interval)", fontsize=10)
     ax2.grid(True, axis="x", alpha=0.3)
