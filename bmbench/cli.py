@@ -317,6 +317,51 @@ def cmd_roofline(args, out: Console) -> int:
     return 0
 
 
+def _fraction(text: str) -> float:
+    t = text.strip()
+    v = float(t[:-1]) / 100 if t.endswith("%") else float(t)
+    if not 0 <= v < 10:
+        raise ValueError(text)
+    return v
+
+
+def cmd_compare(args, out: Console) -> int:
+    from . import compare, results
+    a, b = results.load(args.base), results.load(args.new)
+    rows = compare.compare_runs(a, b, args.threshold, args.alpha)
+    if not rows:
+        raise BmbenchError("no case in common between the two results")
+    if args.as_ == "md":
+        sys.stdout.write(compare.to_markdown(rows))
+    elif args.as_ == "json":
+        sys.stdout.write(compare.to_json(rows))
+    else:
+        t = Table(title=f"{args.new} vs {args.base} (ratio = new / base)")
+        for c in ("case", "metric", "base", "new", "unit", "ratio (95% CI)", "p", "change", "verdict"):
+            t.add_column(c)
+        for r in rows:
+            t.add_row(r.case_id, r.metric, f"{r.base:.4g}" if r.base is not None else "",
+                      f"{r.new:.4g}" if r.new is not None else "", r.unit,
+                      f"{r.ratio:.3g} ({r.low:.3g}-{r.high:.3g})" if r.ratio is not None else "",
+                      f"{r.p_value:.3g}" if r.p_value is not None else "",
+                      f"{r.change:+.1%}" if r.change is not None else "", r.verdict + (f" ({r.note})" if r.note else ""))
+        out.print(t)
+    return 0
+
+
+def cmd_gate(args, out: Console) -> int:
+    from .gate import run_gate
+    from .suites import load_suite
+    if not args.update_baseline and not Path(args.baseline).is_file():
+        raise BmbenchError(f"baseline not found: {args.baseline} (record one with --update-baseline)")
+    suite = load_suite(args.suite) if args.suite else None
+    if args.output:
+        _check_writable(Path(args.output))
+    return run_gate(args.baseline, suite=suite, result_path=args.result, threshold=args.threshold,
+                    alpha=args.alpha, reruns=args.reruns, update_baseline=args.update_baseline,
+                    markdown=args.markdown, output=args.output, console=out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="bmbench", description="Benchmark ternary Mamba-2 inference on CPUs.")
     p.add_argument("--version", action="version", version=f"bmbench {__import__('bmbench').__version__}")
@@ -372,6 +417,26 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("name", nargs="?")
     sp.add_argument("--hosts-file", help="your own hosts file (same shape as hosts.yaml)")
     sp.set_defaults(func=cmd_hosts)
+
+    sp = sub.add_parser("compare", help="compare two result documents (ratio, interval, Mann-Whitney U, verdict)")
+    sp.add_argument("base")
+    sp.add_argument("new")
+    sp.add_argument("--threshold", type=_fraction, default=0.05, help="minimum effect, e.g. 5%% (default)")
+    sp.add_argument("--alpha", type=float, default=0.01, help="significance level (default 0.01)")
+    sp.add_argument("--as", dest="as_", choices=("table", "md", "json"), default="table")
+    sp.set_defaults(func=cmd_compare)
+
+    sp = sub.add_parser("gate", help="CI regression gate against a baseline (exit 1 on a confirmed regression)")
+    sp.add_argument("--suite", default="ci", help="suite to run (default ci)")
+    sp.add_argument("--baseline", required=True, help="baseline result document")
+    sp.add_argument("--result", help="gate this result instead of running the suite")
+    sp.add_argument("--threshold", type=_fraction, default=0.05, help="minimum effect (default 5%%)")
+    sp.add_argument("--alpha", type=float, default=0.01, help="significance level (default 0.01)")
+    sp.add_argument("--reruns", type=int, default=2, help="re-runs of a suspect case before failing")
+    sp.add_argument("--update-baseline", action="store_true", help="write the new result as the baseline")
+    sp.add_argument("--markdown", help="also write the comparison as markdown (for a PR comment)")
+    sp.add_argument("-o", "--output", help="also save the new result document here")
+    sp.set_defaults(func=cmd_gate)
 
     sp = sub.add_parser("models", help="model configs: parameters, memory and bytes per token per format")
     sp.add_argument("--model", help="model(s), comma separated")

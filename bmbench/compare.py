@@ -48,6 +48,14 @@ def compare_metric(case_id: str, name: str, a: Metric, b: Metric, threshold: flo
         return nc(f"units differ: {a.unit} vs {b.unit}")
     if a.provenance != "measured" or b.provenance != "measured":
         return nc("only measured figures are compared")
+    if a.repeatable and b.repeatable:  # counts: the minimum effect alone decides
+        if not a.value or not b.value:
+            return nc("zero count")
+        ratio = b.value / a.value
+        change = ratio - 1 if a.better == "higher" else 1 / ratio - 1
+        verdict = "unchanged" if abs(change) < threshold else ("faster" if change > 0 else "slower")
+        return Comparison(case_id, name, b.unit, a.value, b.value, ratio, ratio, ratio, None, change,
+                          verdict, "repeatable count")
     if len(a.samples) < min_samples or len(b.samples) < min_samples:
         return nc(f"fewer than {min_samples} samples")
     sa, sb = np.asarray(a.samples, float), np.asarray(b.samples, float)

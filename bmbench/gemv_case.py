@@ -73,6 +73,7 @@ def run_case(spec: dict) -> CaseResult:
     datas = [packed.data] + [packed.data.copy() for _ in range(n - 1)]
     x = np.random.default_rng(1).standard_normal(cols).astype(np.float32)
     reps, warm = spec["repetitions"], spec["warmup"]
+    extra_notes: list[str] = []
     samples = time_calls(fmt, flavour_id(flavour), datas, rows, cols, packed.scale, x, threads,
                          reps, warm)
     wbytes = packed.nbytes
@@ -92,11 +93,21 @@ def run_case(spec: dict) -> CaseResult:
                          max(3, reps // 2), 1, target_s=0.02)
         metrics["speedup_vs_scalar"] = Metric.from_samples(
             [np.median(ref) / s for s in samples], "x", method="scalar median / sample, same process")
+    if p.get("instructions"):
+        from . import instructions
+        try:
+            ipw = instructions.per_weight(fmt.name, min(rows, 1024), cols, flavour)
+            metrics["instructions_per_weight"] = Metric(
+                value=ipw, unit="instr/weight", better="lower", repeatable=True,
+                method=f"valgrind callgrind, prep + GEMV of {min(rows, 1024)}x{cols}, 1 thread")
+        except instructions.Unavailable as e:
+            extra_notes.append(f"instructions_per_weight skipped: {e}")
     metrics["rel_rms_error"] = Metric(value=quantisation_error(fmt, cols), unit="ratio", better="lower",
+                                      repeatable=True,
                                       method="Gaussian W (256 rows) and x vs float64, scalar kernel")
     return CaseResult(case_id=spec["case_id"], suite=spec["suite"], kind="gemv", format=fmt.name,
                       flavour=flavour, threads=threads, params=p, metrics=metrics,
                       memory={"weight_bytes": wbytes, "stream_set_bytes": wbytes * n},
                       extra={"shape": name, "rows": rows, "cols": cols, "regime": p.get("regime"),
                              "bpw": 8 * wbytes / (rows * cols), "nominal_bpw": fmt.bpw,
-                             "matrices": n})
+                             "matrices": n, "notes": extra_notes})

@@ -30,9 +30,9 @@ KINDS: dict[str, Kind] = {
     "gemv": Kind(
         name="gemv", runner="bmbench.gemv_case:run_case",
         params={"format": "format", "flavour": "flavour", "threads": "threads", "rows": int,
-                "cols": int, "shape": str, "regime": ("cache", "stream")},
+                "cols": int, "shape": str, "regime": ("cache", "stream"), "instructions": bool},
         headline=("time_per_call", "weight_gbps", "pct_of_dram_read", "speedup_vs_scalar",
-                  "rel_rms_error"),
+                  "rel_rms_error", "instructions_per_weight"),
         defaults={"format": "f32", "flavour": "auto", "threads": 1, "regime": "cache"}),
     "decode": Kind(
         name="decode", runner="bmbench.decode_case:run_case",

@@ -32,6 +32,8 @@ class Metric:
     samples: tuple[float, ...] = ()
     better: str = "higher"       # "higher" or "lower": which way is an improvement
     method: str | None = None    # how a projected / estimated / published figure was obtained
+    repeatable: bool = False     # a count that does not vary run to run (instructions): compared
+                                 # by the minimum effect alone, no significance test needed
 
     @classmethod
     def from_samples(cls, samples, unit: str, better: str = "higher", **kw) -> "Metric":

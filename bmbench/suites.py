@@ -92,8 +92,12 @@ class Suite:
                     if ident in seen:
                         continue
                     seen.add(ident)
+                    # a case's identity is its definition: flavour `auto` stays `auto` in the id,
+                    # so a forced or changed dispatch compares against the same baseline case
+                    named = {**p, "flavour": "auto"} if dict(zip(keys, combo)).get(
+                        "flavour", base.get("flavour")) == "auto" else p
                     cid = _case_id(self.name if len(self.groups) == 1 else f"{self.name}/{g.kind}",
-                                   keys, p)
+                                   keys, named)
                     out.append(Case(case_id=cid, suite=self.name, kind=g.kind, params=p,
                                     warmup=self.warmup, repetitions=self.repetitions,
                                     min_repetitions=self.min_repetitions,

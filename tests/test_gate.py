@@ -1,0 +1,89 @@
+"""The gate's decisions: a confirmed regression fails, noise or a regression that does not
+reproduce on re-run passes, other hardware is not compared, bad input exits 2."""
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+
+from bmbench import results
+from bmbench.gate import run_gate
+from bmbench.results import Metric
+from bmbench.suites import load_suite
+
+SUITE = """name: tgate
+kind: gemv
+warmup: 0
+repetitions: 5
+min_repetitions: 5
+params: {regime: cache, threads: 1, rows: 64, cols: 512}
+matrix:
+  format: [f32]
+  flavour: [auto]
+"""
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory):
+    d = tmp_path_factory.mktemp("gate")
+    (d / "tgate.yaml").write_text(SUITE)
+    suite = load_suite(d / "tgate.yaml")
+    out = d / "r.json"
+    assert run_gate(d / "base.json", suite=suite, update_baseline=True, output=out) == 0
+    return d, suite, results.load(d / "base.json")
+
+
+def _scaled(run, factor, path):
+    """A copy of `run` whose speedup_vs_scalar samples are multiplied by `factor`."""
+    c = run.cases[0]
+    m = c.metrics["speedup_vs_scalar"]
+    new = Metric.from_samples([v * factor for v in m.samples], m.unit)
+    case = dataclasses.replace(c, metrics={**c.metrics, "speedup_vs_scalar": new})
+    results.save(dataclasses.replace(run, cases=[case]), path)
+    return path
+
+
+def test_unchanged_result_passes(measured):
+    d, suite, base = measured
+    assert run_gate(d / "base.json", suite=suite, result_path=d / "base.json") == 0
+
+
+def test_confirmed_regression_fails(measured, tmp_path):
+    # a baseline 10x faster than this machine: the re-runs reproduce the "slowdown"
+    d, suite, base = measured
+    fast = _scaled(base, 10.0, tmp_path / "fast.json")
+    md = tmp_path / "gate.md"
+    assert run_gate(fast, suite=suite, result_path=d / "base.json", markdown=md) == 1
+    assert "FAILED" in md.read_text() and "**slower**" in md.read_text()
+
+
+def test_regression_not_reproduced_on_rerun_passes(measured, tmp_path):
+    # the result under test looks 10x slower, but re-running the case does not reproduce it
+    d, suite, base = measured
+    slow = _scaled(base, 0.1, tmp_path / "slow.json")
+    assert run_gate(d / "base.json", suite=suite, result_path=slow) == 0
+
+
+def test_other_hardware_is_not_compared(measured, tmp_path, capsys):
+    d, suite, base = measured
+    other = dataclasses.replace(base, host={**base.host, "cpu_model": "Other CPU"})
+    results.save(other, tmp_path / "other.json")
+    assert run_gate(tmp_path / "other.json", suite=suite, result_path=d / "base.json") == 0
+    assert "not comparable" in capsys.readouterr().out
+
+
+def test_repeatable_counts_use_the_threshold_alone():
+    from bmbench.compare import compare_metric
+    a = Metric(value=1.00, unit="instr/weight", better="lower", repeatable=True)
+    assert compare_metric("c", "i", a, dataclasses.replace(a, value=1.03)).verdict == "unchanged"
+    assert compare_metric("c", "i", a, dataclasses.replace(a, value=1.08)).verdict == "slower"
+    assert compare_metric("c", "i", a, dataclasses.replace(a, value=0.5)).verdict == "faster"
+
+
+def test_bad_input_exits_2(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "bmbench.cli", "gate", "--baseline", str(tmp_path / "none.json")],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and "baseline not found" in p.stderr
+    p = subprocess.run([sys.executable, "-m", "bmbench.cli", "compare", "a.json", "b.json", "--threshold", "x"],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1
