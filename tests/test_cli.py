@@ -116,3 +116,25 @@ def test_info_reports_flavours():
     assert p.returncode == 0, p.stderr
     for word in ("compiler", "SIMD features", "flavour scalar", "chosen", "OpenMP threads", "caches"):
         assert word in p.stdout
+
+
+def test_decode_with_a_bit2_checkpoint_prints_tokens(tmp_path):
+    from bmbench.models import bit2, config, weights
+    ckpt = tmp_path / "tiny.bin"
+    bit2.write_bit2(ckpt, weights.synthetic_weights(config.get_config("tiny-bitmamba"), "f32", seed=1))
+    out = tmp_path / "d.json"
+    p = bmbench("run", "--suite", "decode", "--weights", str(ckpt), "--tokens", "6", "--threads", "1",
+                "--format", "ternary-lut,q8_0", "--prompt-tokens", "1,2,3", "--print-tokens",
+                "--no-report", "-o", str(out))
+    assert p.returncode == 0, p.stderr
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("decode/tiny-bitmamba/")]
+    assert len(lines) == 2 and all("prompt 1,2,3 ->" in ln for ln in lines)
+    run = results.load(out)
+    assert {c.format for c in run.cases} == {"ternary-lut", "q8_0"}
+    assert all(len(c.extra["tokens"]) == 6 and c.extra["weights_source"] == str(ckpt) for c in run.cases)
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(b"BIT2" + bytes(100))
+    assert_clean_error(bmbench("run", "--suite", "decode", "--weights", str(bad)), "bad.bin")
