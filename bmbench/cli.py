@@ -311,6 +311,16 @@ def cmd_roofline(args, out: Console) -> int:
     else:
         m = probe.dram_read(threads, dispatch.chosen_flavour())
         bw, src, prov = m.value, f"measured now: {m.method}, {threads} thread(s)", "measured bandwidth"
+    weights = cfg.n_layers * (cfg.d_in_proj * cfg.d_model + cfg.d_model * cfg.d_inner) + cfg.vocab * cfg.d_model
+    out.print(f"compute: {weights / 1e9:.3f} G weights per token (one table lookup + add per weight "
+              f"for ternary-lut, one multiply-add for the other formats)")
+    if not args.host or args.host == "local":
+        from .decode_case import cycles_per_weight_in_cache
+        cpw = cycles_per_weight_in_cache(args.format, cfg.d_model, cfg.d_in_proj, dispatch.chosen_flavour())
+        if cpw:
+            roof = threads * hosts.cpu_mhz() * 1e6 / cpw / weights
+            out.print(f"compute roof: {cpw:.3f} cycles per weight measured now (in-cache GEMV, 1 thread, "
+                      f"{dispatch.chosen_flavour()}) -> {roof:.1f} tok/s with {threads} thread(s)")
     out.print(f"read bandwidth: {bw:.2f} GB/s ({src})")
     out.print(f"bound: {roofline.bound_tok_s(bw, a.bytes_per_token):.1f} tok/s "
               f"({prov}; roofline = bandwidth / bytes per token, an upper limit, not a measurement)")
