@@ -5,9 +5,16 @@
 
 #include "formats.h"
 
+/* max(m, |x|) ignoring NaN as fmaxf does, without its libm call per element */
+static inline float absmax(float m, float x) { return fabsf(x) > m ? fabsf(x) : m; }
+
 static inline int8_t quant_one(float x, float s)
 {
-    float q = nearbyintf(x * s); /* round half to even, as np.rint */
+    /* round half to even, as np.rint: adding and subtracting 1.5 x 2^23 rounds to an integer in
+     * the default rounding mode, exact for |x s| < 2^22 (larger values are clamped below anyway);
+     * a libm nearbyintf call per element made prep a fifth of a GEMV's time on out_proj */
+    const float magic = 12582912.f;
+    float q = (x * s + magic) - magic;
     if (q > 127.f)
         q = 127.f;
     else if (q < -127.f)
@@ -20,7 +27,7 @@ static inline int8_t quant_one(float x, float s)
 void bmk_quant_i8_tensor(const float *x, int64_t cols, int64_t padded, int8_t *q, bmk_act_header *h)
 {
     float amax = 0.f;
-    for (int64_t k = 0; k < cols; k++) amax = fmaxf(amax, fabsf(x[k]));
+    for (int64_t k = 0; k < cols; k++) amax = absmax(amax, x[k]);
     int32_t sum = 0;
     if (amax > 0.f) {
         const float s = 127.f / amax;
@@ -55,7 +62,7 @@ void bmk_quant_q8_blocks(const float *x, int64_t cols, void *act)
         const int64_t k0 = b * BMK_Q8_BLOCK;
         const int64_t n = cols - k0 < BMK_Q8_BLOCK ? cols - k0 : BMK_Q8_BLOCK;
         float amax = 0.f;
-        for (int64_t j = 0; j < n; j++) amax = fmaxf(amax, fabsf(x[k0 + j]));
+        for (int64_t j = 0; j < n; j++) amax = absmax(amax, x[k0 + j]);
         const float db = amax / 127.f, id = db > 0.f ? 1.f / db : 0.f;
         for (int64_t j = 0; j < BMK_Q8_BLOCK; j++) {
             q[k0 + j] = j < n ? quant_one(x[k0 + j], id) : 0;

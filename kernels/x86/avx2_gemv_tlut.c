@@ -10,9 +10,6 @@
 
 #define LUT_CHUNK 64 /* steps of 4 columns summed in int16: 64 x 2 x 254 = 32512 */
 #define LUT_TILES 2
-#ifndef PF_AHEAD
-#define PF_AHEAD 1024
-#endif
 
 static inline __m256i bcast(const uint8_t *p) { return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)p)); }
 
@@ -29,9 +26,10 @@ static inline __attribute__((always_inline)) void tiles_dot(const uint8_t *tw, i
         for (int64_t k = k0; k < k1; k++) {
             const uint8_t *t = tab + 64 * k;
             const __m256i tal = bcast(t), tah = bcast(t + 16), tbl = bcast(t + 32), tbh = bcast(t + 48);
+            /* the nt tiles of a pass are contiguous: prefetch the next pass's span linearly
+             * (see avx2_gemv_tmad.c) */
+            _mm_prefetch((const char *)(tw + nt * tile_bytes + 32 * nt * k), _MM_HINT_T0);
             for (int j = 0; j < nt; j++) {
-                /* software prefetch ahead in each tile's stream (see avx2_gemv_tmad.c) */
-                _mm_prefetch((const char *)(tw + j * tile_bytes + 32 * k + PF_AHEAD), _MM_HINT_T0);
                 const __m256i v = _mm256_loadu_si256((const __m256i *)(tw + j * tile_bytes + 32 * k));
                 const __m256i lo = _mm256_and_si256(v, m), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
                 const __m256i al = _mm256_shuffle_epi8(tal, lo), ah = _mm256_shuffle_epi8(tah, lo);
