@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "bmk.h"
+#include "half.h"
 
 /* Every activation buffer starts with a bmk_act_header; the format's data follows at a 64-byte
  * offset so SIMD loads of it are aligned when the buffer is. */
@@ -44,31 +45,7 @@ static inline const float *bmk_q8_act_d(const void *act, int64_t nb)
     return (const float *)((const uint8_t *)BMK_ACT_CDATA(act) + nb * BMK_Q8_BLOCK);
 }
 
-/* ---- IEEE half precision, portable (the SIMD flavours use F16C / vcvt, which agree exactly) ---- */
-static inline float bmk_half_to_float(uint16_t h)
-{
-    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ffu, bits;
-    if (exp == 0x1f) {
-        bits = sign | 0x7f800000u | (man << 13); /* inf / nan */
-    } else if (exp != 0) {
-        bits = sign | ((exp + 112) << 23) | (man << 13); /* normal: rebias 15 -> 127 */
-    } else if (man == 0) {
-        bits = sign; /* signed zero */
-    } else {
-        /* subnormal: normalise the mantissa */
-        exp = 113;
-        while (!(man & 0x400u)) {
-            man <<= 1;
-            exp--;
-        }
-        bits = sign | (exp << 23) | ((man & 0x3ffu) << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
+/* little-endian fp16 bits at any alignment (half.h converts them) */
 static inline uint16_t bmk_load_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 
 /* ---- layouts (bmbench/formats.py packs them; the comments there are the specification) ---- */

@@ -22,7 +22,7 @@ void bmk_gemv_f16_neon(const bmk_tensor *w, const void *act, float *y, int64_t r
         }
         for (; k + 4 <= n; k += 4) a0 = vfmaq_f32(a0, ld(row + k), vld1q_f32(x + k));
         float s = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
-        for (; k < n; k++) s += bmk_half_to_float(row[k]) * x[k];
+        for (; k < n; k++) s += bmk_f16_to_f32(row[k]) * x[k];
         y[r - r0] = s;
     }
 }

@@ -13,7 +13,7 @@ void bmk_gemv_f16_generic(const bmk_tensor *w, const void *act, float *y, int64_
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *row = w->data + r * w->cols * 2;
         double s = 0;
-        for (int64_t k = 0; k < w->cols; k++) s += (double)bmk_half_to_float(bmk_load_u16(row + 2 * k)) * x[k];
+        for (int64_t k = 0; k < w->cols; k++) s += (double)bmk_f16_to_f32(bmk_load_u16(row + 2 * k)) * x[k];
         y[r - r0] = (float)s;
     }
 }

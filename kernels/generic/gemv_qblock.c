@@ -44,7 +44,7 @@ static inline int32_t dot_q4_0(const uint8_t *blk, const int8_t *x)
             double s = 0;                                                                           \
             for (int64_t b = 0; b < nb; b++) {                                                      \
                 const uint8_t *blk = row + b * BYTES;                                               \
-                s += (double)bmk_half_to_float(bmk_load_u16(blk)) * xd[b] *                         \
+                s += (double)bmk_f16_to_f32(bmk_load_u16(blk)) * xd[b] *                         \
                      dot_##name(blk, xq + b * 32);                                                  \
             }                                                                                       \
             y[r - r0] = (float)s;                                                                   \
