@@ -12,56 +12,6 @@
 #define BMK_ALWAYS_INLINE static inline __attribute__((always_inline))
 #else
 #define BMK_ALWAYS_INLINE static inline
-/* Scalar pieces of the kernels, used whole by the generic flavour and for the tails of the SIMD
- * ones, so a tail computes exactly what the reference does. */
-
-/* conv1d + SiLU over channels [c0, c1) of n */
-static inline void bmk_conv_silu_range(float *state, const float *w, const float *b, const float *x,
-                                       float *out, int64_t n, int64_t width, int64_t c0, int64_t c1)
-{
-    const int64_t last = width - 1;
-    for (int64_t c = c0; c < c1; c++) {
-        const float xc = x[c];
-        float acc = b[c];
-        for (int64_t k = 0; k < last; k++) acc += w[k * n + c] * state[k * n + c];
-        acc += w[last * n + c] * xc;
-        for (int64_t k = 0; k + 1 < last; k++) state[k * n + c] = state[(k + 1) * n + c];
-        if (last > 0) state[(last - 1) * n + c] = xc;
-        out[c] = bmk_silu(acc);
-    }
-}
-
-/* Columns [n0, N) of one state row: s = dA*s + dtx*B[n], stored; returns sum of s*C[n]. */
-BMK_ALWAYS_INLINE double bmk_ssm_row_tail(void *state, int64_t row, int64_t n0, int64_t N, float dA,
-                                          float dtx, const float *B, const float *C, const int f16)
-{
-    float *sf = (float *)state + row;
-    uint16_t *sh = (uint16_t *)state + row;
-    double acc = 0;
-    for (int64_t n = n0; n < N; n++) {
-        const float s = dA * (f16 ? bmk_f16_to_f32(sh[n]) : sf[n]) + dtx * B[n];
-        if (f16)
-            sh[n] = bmk_f32_to_f16(s);
-        else
-            sf[n] = s;
-        acc += (double)s * C[n];
-    }
-    return acc;
-}
-
-/* Channels [p0, head_dim) of head h, whole rows. */
-BMK_ALWAYS_INLINE void bmk_ssm_head_tail(const bmk_ssm_args *a, int64_t h, int64_t p0, float dt,
-                                         float dA, const float *B, const float *C, const int f16)
-{
-    const int64_t P = a->head_dim, N = a->d_state;
-    for (int64_t p = p0; p < P; p++) {
-        const int64_t i = h * P + p;
-        const float xp = a->x[i], D = a->D_per_channel ? a->D[i] : a->D[h];
-        const double acc = bmk_ssm_row_tail(a->state, i * N, 0, N, dA, dt * xp, B, C, f16);
-        a->y[i] = (float)(acc + (double)D * xp);
-    }
-}
-
 #endif
 
 static inline float bmk_silu(float v) { return v / (1.0f + expf(-v)); }
