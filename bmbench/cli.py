@@ -92,7 +92,8 @@ def cmd_info(args, out: Console) -> int:
         avail = [x for x in f.flavours if dispatch.runnable(x)]
         pick = chosen if chosen in f.flavours else "scalar"
         t.add_row(f"kernel gemv {f.name}", f"available: {', '.join(avail)}; chosen: {pick}")
-    t.add_row("kernel probe", f"available: {', '.join(dispatch.runnable_flavours())}; chosen: {chosen}")
+    for fam in ("probe", "ssm (Mamba-2 recurrence)", "attn (KV-cache attention, SwiGLU)"):
+        t.add_row(f"kernel {fam}", f"available: {', '.join(dispatch.runnable_flavours())}; chosen: {chosen}")
     if b.get("kernels_env"):
         t.add_row(dispatch.ENV_VAR, b["kernels_env"])
     out.print(t)
