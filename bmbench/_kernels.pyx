@@ -1,5 +1,5 @@
 # Thin Cython wrapper over the C kernels (kernels/bmk.h): typed memoryviews in, no logic of its own.
-from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 
 import numpy as _np
@@ -247,6 +247,125 @@ def gated_rmsnorm(int flavour, const float[::1] y, const float[::1] z, const flo
         bmk_ssm.gated_rmsnorm[flavour](&y[0], &z[0], &w[0], &out[0], n, eps)
 
 
+# --------------------------------------------------------- transformer attention (attn family)
+cdef extern from "bmk.h" nogil:
+    int BMK_N_KV_TYPES
+    ctypedef void (*bmk_attn_scores_fn)(const float *q, int64_t g, const uint8_t *K, int64_t n,
+                                        int64_t head_dim, float scale, float *s, int64_t s_stride)
+    ctypedef void (*bmk_softmax_fn)(float *s, int64_t n)
+    ctypedef void (*bmk_attn_values_fn)(const float *p, int64_t p_stride, int64_t g, const uint8_t *V,
+                                        int64_t n, int64_t head_dim, float *out)
+    ctypedef void (*bmk_swiglu_fn)(const float *gate, const float *up, float *out, int64_t n)
+    ctypedef struct bmk_attn_table:
+        bmk_attn_scores_fn scores[2][4]
+        bmk_softmax_fn softmax[4]
+        bmk_attn_values_fn values[2][4]
+        bmk_swiglu_fn swiglu[4]
+    const bmk_attn_table bmk_attn_kernels
+    size_t bmk_kv_row_bytes(int kv_type, int64_t head_dim)
+    ctypedef struct bmk_attn_args:
+        int64_t n_heads, n_kv_heads, head_dim, n, stride
+        float scale
+        const float *q
+        const uint8_t *K
+        const uint8_t *V
+        float *scores
+        float *out
+    void bmk_attn(int flavour, int kv_type, const bmk_attn_args *a, int threads)
+
+cdef extern from "attn_common.h" nogil:
+    void bmk_kv_store_row(uint8_t *row, const float *x, int64_t head_dim, int kv_type)
+
+
+cdef int _check_attn(int flavour, int kv_type, int64_t head_dim) except -1:
+    if flavour < 0 or flavour >= BMK_N_FLAVOURS or bmk_attn_kernels.softmax[flavour] == NULL:
+        raise ValueError(f"flavour {flavour} not compiled in")
+    if kv_type < 0 or kv_type >= BMK_N_KV_TYPES:
+        raise ValueError(f"unknown KV cache type {kv_type}")
+    if bmk_kv_row_bytes(kv_type, head_dim) == 0:
+        raise ValueError(f"head_dim {head_dim} not valid for KV cache type {kv_type}")
+    return 0
+
+
+def kv_row_bytes(int kv_type, int64_t head_dim):
+    """Bytes of one cached position of one KV head (0 if head_dim does not suit the type)."""
+    return bmk_kv_row_bytes(kv_type, head_dim)
+
+
+def kv_pack(int kv_type, const float[:, ::1] x, uint8_t[::1] out):
+    """Rows x [n, head_dim] into the cache layout of kv_type (n rows of kv_row_bytes)."""
+    cdef int64_t n = x.shape[0], hd = x.shape[1], i
+    cdef size_t rb
+    _check_attn(0, kv_type, hd)
+    rb = bmk_kv_row_bytes(kv_type, hd)
+    if <size_t>out.shape[0] < n * rb:
+        raise ValueError("kv_pack: output too small")
+    with nogil:
+        for i in range(n):
+            bmk_kv_store_row(&out[0] + i * rb, &x[i, 0], hd, kv_type)
+
+
+def attn_scores(int flavour, int kv_type, const float[:, ::1] q, const uint8_t[::1] K, int64_t n,
+                float scale, float[:, ::1] s):
+    """s[j, t] = scale * q[j] . K[t] for the g = len(q) query heads sharing these rows."""
+    cdef int64_t g = q.shape[0], hd = q.shape[1]
+    _check_attn(flavour, kv_type, hd)
+    if g < 1 or n < 1 or s.shape[0] != g or s.shape[1] < n \
+            or <size_t>K.shape[0] < n * bmk_kv_row_bytes(kv_type, hd):
+        raise ValueError("attn_scores: inconsistent shapes")
+    with nogil:
+        bmk_attn_kernels.scores[kv_type][flavour](&q[0, 0], g, &K[0], n, hd, scale, &s[0, 0], s.shape[1])
+
+
+def softmax(int flavour, float[::1] s):
+    _check_attn(flavour, 0, 2)
+    if s.shape[0] < 1:
+        raise ValueError("softmax of nothing")
+    with nogil:
+        bmk_attn_kernels.softmax[flavour](&s[0], s.shape[0])
+
+
+def attn_values(int flavour, int kv_type, const float[:, ::1] p, const uint8_t[::1] V, int64_t n,
+                float[:, ::1] out):
+    """out[j] = sum_t p[j, t] V[t] for the g = len(p) query heads sharing these rows."""
+    cdef int64_t g = p.shape[0], hd = out.shape[1]
+    _check_attn(flavour, kv_type, hd)
+    if g < 1 or n < 1 or out.shape[0] != g or p.shape[1] < n \
+            or <size_t>V.shape[0] < n * bmk_kv_row_bytes(kv_type, hd):
+        raise ValueError("attn_values: inconsistent shapes")
+    with nogil:
+        bmk_attn_kernels.values[kv_type][flavour](&p[0, 0], p.shape[1], g, &V[0], n, hd, &out[0, 0])
+
+
+def swiglu(int flavour, const float[::1] gate, const float[::1] up, float[::1] out):
+    cdef int64_t n = gate.shape[0]
+    _check_attn(flavour, 0, 2)
+    if n < 1 or up.shape[0] != n or out.shape[0] != n:
+        raise ValueError("swiglu: inconsistent shapes")
+    with nogil:
+        bmk_attn_kernels.swiglu[flavour](&gate[0], &up[0], &out[0], n)
+
+
+def attention(int flavour, int kv_type, const float[:, ::1] q, const uint8_t[::1] K, const uint8_t[::1] V,
+              int64_t n_kv_heads, int64_t n, int64_t stride, float scale, float[:, ::1] scores,
+              float[:, ::1] out, int threads=1):
+    """The threaded driver: q [n_heads, hd]; K, V [n_kv_heads, stride] rows; scores [n_heads, stride]."""
+    cdef bmk_attn_args a
+    cdef int64_t hd = q.shape[1]
+    _check_attn(flavour, kv_type, hd)
+    if n_kv_heads < 1 or q.shape[0] % n_kv_heads or n < 1 or stride < n \
+            or <size_t>K.shape[0] < n_kv_heads * stride * bmk_kv_row_bytes(kv_type, hd) \
+            or <size_t>V.shape[0] < n_kv_heads * stride * bmk_kv_row_bytes(kv_type, hd) \
+            or scores.shape[0] != q.shape[0] or scores.shape[1] != stride \
+            or out.shape[0] != q.shape[0] or out.shape[1] != hd:
+        raise ValueError("attention: inconsistent shapes")
+    a.n_heads, a.n_kv_heads, a.head_dim, a.n, a.stride = q.shape[0], n_kv_heads, hd, n, stride
+    a.scale = scale
+    a.q, a.K, a.V, a.scores, a.out = &q[0, 0], &K[0], &V[0], &scores[0, 0], &out[0, 0]
+    with nogil:
+        bmk_attn(flavour, kv_type, &a, threads)
+
+
 # ------------------------------------------------------------------------- decode engine (decode.h)
 cdef extern from "decode.h" nogil:
     ctypedef struct bmk_linear:
@@ -285,6 +404,7 @@ cdef extern from "decode.h" nogil:
     int64_t bmk_model_decode(bmk_model *m, const int32_t *prompt, int64_t n_prompt, int64_t n_new,
                              int32_t *out_tokens, int64_t *t_ns)
     size_t bmk_model_state_bytes(const bmk_model *m)
+    void bmk_model_fill_state(bmk_model *m, uint64_t seed)
 
 cdef const float *_vec(object a, int64_t n, str name, list keep) except NULL:
     """Pointer to a float32 C-contiguous array of exactly n values (kept alive in `keep`)."""
@@ -415,6 +535,175 @@ cdef class Decoder:
             raise ValueError("bmk_model_decode failed")
         return r
 
+    def fill_state(self, uint64_t seed):
+        """A synthetic, seeded recurrent state (see bmk_model_fill_state)."""
+        with nogil:
+            bmk_model_fill_state(self.m, seed)
+
     @property
     def state_bytes(self):
         return bmk_model_state_bytes(self.m)
+
+
+# --------------------------------------------------------------- transformer engine (transformer.h)
+cdef extern from "transformer.h" nogil:
+    ctypedef struct bmk_tf_layer_desc:
+        const float *attn_norm
+        bmk_linear wq, wk, wv, wo
+        const float *ffn_norm
+        bmk_linear w_gate, w_up, w_down
+    ctypedef struct bmk_tf_desc:
+        int64_t n_layers, d_model, n_heads, n_kv_heads, head_dim, d_ff, vocab, max_context
+        float eps
+        const float *rope_inv_freq
+        const float *embedding
+        const float *norm_f
+        bmk_linear lm_head
+        const bmk_tf_layer_desc *layers
+        int kv_type
+        int flavour
+        int threads
+    ctypedef struct bmk_tf:
+        pass
+    bmk_tf *bmk_tf_create(const bmk_tf_desc *desc, const char **err)
+    void bmk_tf_free(bmk_tf *m)
+    void bmk_tf_reset(bmk_tf *m)
+    int64_t bmk_tf_position(const bmk_tf *m)
+    int32_t bmk_tf_step(bmk_tf *m, int32_t token, int want_logits)
+    const float *bmk_tf_logits(const bmk_tf *m)
+    int64_t bmk_tf_decode(bmk_tf *m, const int32_t *prompt, int64_t n_prompt, int64_t n_new,
+                          int32_t *out_tokens, int64_t *t_ns)
+    int bmk_tf_fill_context(bmk_tf *m, int64_t n, uint64_t seed)
+    void bmk_tf_kv_read(const bmk_tf *m, int64_t layer, int which, float *out)
+    size_t bmk_tf_kv_bytes_per_position(const bmk_tf *m)
+    size_t bmk_tf_kv_bytes_allocated(const bmk_tf *m)
+
+_TF_LINEARS = ("wq", "wk", "wv", "wo", "w_gate", "w_up", "w_down")
+
+
+cdef class TransformerDecoder:
+    """The C decode engine of the transformer baseline (see kernels/transformer.h); bmbench.engine
+    wraps it.  cfg: dict of the bmk_tf_desc sizes; projections as (format id, data, rows, cols,
+    scale); layers as dicts of the bmk_tf_layer_desc fields.  The arrays are kept alive here."""
+    cdef bmk_tf *m
+    cdef list _keep
+    cdef readonly int64_t vocab, n_layers, n_kv_heads, head_dim, max_context
+
+    def __cinit__(self, dict cfg, rope_inv_freq, embedding, norm_f, lm_head, list layers, int kv_type,
+                  int flavour, int threads):
+        cdef bmk_tf_desc d
+        cdef bmk_tf_layer_desc *ls = NULL
+        cdef const char *err = NULL
+        cdef int64_t i, qd, kvd
+        self.m = NULL
+        self._keep = []
+        keep = self._keep
+        d.n_layers, d.d_model, d.n_heads = cfg["n_layers"], cfg["d_model"], cfg["n_heads"]
+        d.n_kv_heads, d.head_dim, d.d_ff = cfg["n_kv_heads"], cfg["head_dim"], cfg["d_ff"]
+        d.vocab, d.max_context, d.eps = cfg["vocab"], cfg["max_context"], cfg["eps"]
+        if d.n_layers != len(layers) or d.n_layers < 1:
+            raise ValueError("n_layers does not match the layer list")
+        if d.head_dim < 2 or d.head_dim % 2:
+            raise ValueError("head_dim must be even and positive")
+        qd, kvd = d.n_heads * d.head_dim, d.n_kv_heads * d.head_dim
+        d.rope_inv_freq = _vec(rope_inv_freq, d.head_dim // 2, "rope_inv_freq", keep)
+        d.embedding = _vec(embedding, d.vocab * d.d_model, "embedding", keep)
+        d.norm_f = _vec(norm_f, d.d_model, "norm_f", keep)
+        _lin(&d.lm_head, lm_head, "lm_head", keep)
+        d.kv_type, d.flavour, d.threads = kv_type, flavour, threads
+        ls = <bmk_tf_layer_desc *>calloc(d.n_layers, sizeof(bmk_tf_layer_desc))
+        if ls == NULL:
+            raise MemoryError()
+        try:
+            for i in range(d.n_layers):
+                L = layers[i]
+                ls[i].attn_norm = _vec(L["attn_norm"], d.d_model, f"layer {i} attn_norm", keep)
+                ls[i].ffn_norm = _vec(L["ffn_norm"], d.d_model, f"layer {i} ffn_norm", keep)
+                _lin(&ls[i].wq, L["wq"], f"layer {i} wq", keep)
+                _lin(&ls[i].wk, L["wk"], f"layer {i} wk", keep)
+                _lin(&ls[i].wv, L["wv"], f"layer {i} wv", keep)
+                _lin(&ls[i].wo, L["wo"], f"layer {i} wo", keep)
+                _lin(&ls[i].w_gate, L["w_gate"], f"layer {i} w_gate", keep)
+                _lin(&ls[i].w_up, L["w_up"], f"layer {i} w_up", keep)
+                _lin(&ls[i].w_down, L["w_down"], f"layer {i} w_down", keep)
+            d.layers = ls
+            with nogil:
+                self.m = bmk_tf_create(&d, &err)
+        finally:
+            free(ls)
+        if self.m == NULL:
+            raise ValueError(err.decode() if err != NULL else "bmk_tf_create failed")
+        self.vocab, self.n_layers, self.n_kv_heads = d.vocab, d.n_layers, d.n_kv_heads
+        self.head_dim, self.max_context = d.head_dim, d.max_context
+
+    def __dealloc__(self):
+        if self.m != NULL:
+            bmk_tf_free(self.m)
+            self.m = NULL
+
+    def reset(self):
+        bmk_tf_reset(self.m)
+
+    @property
+    def position(self):
+        return bmk_tf_position(self.m)
+
+    def step(self, int32_t token, bint want_logits=True):
+        """One token at the current position; returns the argmax (or -1 without logits)."""
+        cdef int32_t r
+        with nogil:
+            r = bmk_tf_step(self.m, token, want_logits)
+        if r == -2:
+            raise ValueError(f"token {token} outside the vocabulary")
+        if r == -3:
+            raise ValueError(f"KV cache full ({self.max_context} positions)")
+        return r
+
+    def logits(self):
+        cdef float *p = <float *>bmk_tf_logits(self.m)
+        return _np.asarray(<float[:self.vocab]>p).copy()
+
+    def decode(self, const int32_t[::1] prompt, int32_t[::1] out_tokens, int64_t[::1] t_ns):
+        """Greedy decode of len(out_tokens) tokens after the prompt (see bmk_tf_decode)."""
+        cdef int64_t n_prompt = prompt.shape[0], n_new = out_tokens.shape[0], r
+        if n_prompt < 1 or n_new < 1:
+            raise ValueError("decode needs at least one prompt token and one new token")
+        if t_ns.shape[0] < n_prompt + n_new:
+            raise ValueError("t_ns too short")
+        with nogil:
+            r = bmk_tf_decode(self.m, &prompt[0], n_prompt, n_new, &out_tokens[0], &t_ns[0])
+        if r == -2:
+            raise ValueError("prompt token outside the vocabulary")
+        if r == -3:
+            raise ValueError(f"KV cache too small: position {self.position} + {n_prompt} prompt + "
+                             f"{n_new} new tokens exceeds max_context {self.max_context}")
+        if r < 0:
+            raise ValueError("bmk_tf_decode failed")
+        return r
+
+    def fill_context(self, int64_t n, uint64_t seed):
+        cdef int r
+        with nogil:
+            r = bmk_tf_fill_context(self.m, n, seed)
+        if r == -1:
+            raise ValueError(f"context {n} outside [0, max_context {self.max_context}]")
+        if r < 0:
+            raise MemoryError()
+
+    def kv_read(self, int64_t layer, int which):
+        """The cached rows of one layer as float32 [n_kv_heads, position, head_dim]."""
+        if layer < 0 or layer >= self.n_layers or which not in (0, 1):
+            raise ValueError("kv_read: bad layer or which")
+        out = _np.zeros((self.n_kv_heads, self.position, self.head_dim), dtype=_np.float32)
+        cdef float[:, :, ::1] o = out
+        if self.position > 0:
+            bmk_tf_kv_read(self.m, layer, which, &o[0, 0, 0])
+        return out
+
+    @property
+    def kv_bytes_per_position(self):
+        return bmk_tf_kv_bytes_per_position(self.m)
+
+    @property
+    def kv_bytes_allocated(self):
+        return bmk_tf_kv_bytes_allocated(self.m)

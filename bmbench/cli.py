@@ -92,7 +92,8 @@ def cmd_info(args, out: Console) -> int:
         avail = [x for x in f.flavours if dispatch.runnable(x)]
         pick = chosen if chosen in f.flavours else "scalar"
         t.add_row(f"kernel gemv {f.name}", f"available: {', '.join(avail)}; chosen: {pick}")
-    t.add_row("kernel probe", f"available: {', '.join(dispatch.runnable_flavours())}; chosen: {chosen}")
+    for fam in ("probe", "ssm (Mamba-2 recurrence)", "attn (KV-cache attention, SwiGLU)"):
+        t.add_row(f"kernel {fam}", f"available: {', '.join(dispatch.runnable_flavours())}; chosen: {chosen}")
     if b.get("kernels_env"):
         t.add_row(dispatch.ENV_VAR, b["kernels_env"])
     out.print(t)
@@ -166,6 +167,13 @@ def _overrides(args) -> dict:
         ov["format"] = _csv_list(args.format)
     if getattr(args, "model", None):
         ov["model"] = _csv_list(args.model)
+    if getattr(args, "context", None):
+        try:
+            ov["context"] = _csv_list(args.context, int)
+        except BmbenchError as e:
+            raise BmbenchError(f"--context: {e}") from None
+        if any(n < 0 for n in ov["context"]):
+            raise BmbenchError("--context: context lengths must be >= 0")
     return ov
 
 
@@ -207,6 +215,8 @@ def _params(args) -> dict:
             args.model = cfg.name
     if args.state:
         p["state"] = args.state
+    if args.kv:
+        p["kv"] = args.kv
     if args.hosts_file:
         hosts.load_profiles(args.hosts_file)
         p["hosts_file"] = str(Path(args.hosts_file).resolve())
@@ -276,16 +286,28 @@ def cmd_models(args, out: Console) -> int:
     fmts = _csv_list(args.format) if args.format else list(formats.FORMATS)
     for f in fmts:
         formats.get(f)
-    t = Table(title=f"models x formats (computed from the configs; SSM state {args.state})")
-    for c in ("model", "params", "format", "weights MB", "state MB", "bytes/token MB"):
-        t.add_column(c, justify="left" if c in ("model", "format") else "right")
+    if args.context < 0:
+        raise BmbenchError(f"--context must be >= 0, got {args.context}")
+    t = Table(title=f"models x formats (computed from the configs; SSM state {args.state}; "
+                    f"KV cache {args.kv} at context {args.context})")
+    for c in ("model", "family", "params", "format", "weights MB", "state MB", "bytes/token MB"):
+        t.add_column(c, justify="left" if c in ("model", "family", "format") else "right")
+    notes = {}
     for m in names:
-        config.get_config(m)
+        cfg = config.get_config(m)
         for f in fmts:
-            a = accounting.account(m, f, args.state)
-            t.add_row(m, f"{a.params / 1e6:.0f}M", f, f"{a.weight_bytes / 1e6:.1f}",
+            a = accounting.account(m, f, args.state, context=args.context, kv_dtype=args.kv)
+            t.add_row(m, cfg.family, f"{a.params / 1e6:.0f}M", f, f"{a.weight_bytes / 1e6:.1f}",
                       f"{a.state_bytes / 1e6:.2f}", f"{a.bytes_per_token / 1e6:.1f}")
+            if a.kv_dtype:
+                notes[m] = (f"{m}: state = KV cache, {a.kv_bytes_per_position / 1024:.0f} KiB per position "
+                            f"({a.kv_dtype}); bytes/token grows with --context")
+            if a.notes:  # the tied lm_head: one line per model, not per format
+                notes[m + "/lm_head"] = (f"{m}: lm_head tied to the embedding, read as a packed copy in the "
+                                         f"row's format (counted in weights and bytes/token)")
     out.print(t)
+    for n in notes.values():
+        out.print(n, soft_wrap=True)
     return 0
 
 
@@ -294,9 +316,12 @@ def cmd_roofline(args, out: Console) -> int:
     from .models import accounting, config
     from .suites import all_threads
     cfg = config.get_config(args.model)
-    a = accounting.account(cfg, args.format, args.state)
+    if args.context < 0:
+        raise BmbenchError(f"--context must be >= 0, got {args.context}")
+    a = accounting.account(cfg, args.format, args.state, context=args.context, kv_dtype=args.kv)
     threads = args.threads if args.threads else all_threads()
-    t = Table(title=f"{cfg.name} {args.format}: bytes per decode token (computed)")
+    at = f" at context {args.context} (KV cache {args.kv})" if a.kv_dtype else ""
+    t = Table(title=f"{cfg.name} {args.format}: bytes per decode token{at} (computed)")
     t.add_column("term")
     t.add_column("MB", justify="right")
     for k, v in a.bytes_per_token_breakdown().items():
@@ -311,12 +336,13 @@ def cmd_roofline(args, out: Console) -> int:
     else:
         m = probe.dram_read(threads, dispatch.chosen_flavour())
         bw, src, prov = m.value, f"measured now: {m.method}, {threads} thread(s)", "measured bandwidth"
-    weights = cfg.n_layers * (cfg.d_in_proj * cfg.d_model + cfg.d_model * cfg.d_inner) + cfg.vocab * cfg.d_model
+    weights = cfg.gemv_weights_per_token()
     out.print(f"compute: {weights / 1e9:.3f} G weights per token (one table lookup + add per weight "
               f"for ternary-lut, one multiply-add for the other formats)")
     if not args.host or args.host == "local":
         from .decode_case import cycles_per_weight_in_cache
-        cpw = cycles_per_weight_in_cache(args.format, cfg.d_model, cfg.d_in_proj, dispatch.chosen_flavour())
+        rows, cols = cfg.gemv_shape
+        cpw = cycles_per_weight_in_cache(args.format, cols, rows, dispatch.chosen_flavour())
         if cpw:
             roof = threads * hosts.cpu_mhz() * 1e6 / cpw / weights
             out.print(f"compute roof: {cpw:.3f} cycles per weight measured now (in-cache GEMV, 1 thread, "
@@ -397,6 +423,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--print-tokens", action="store_true", help="decode: print the generated token ids")
     sp.add_argument("--weights", help="decode: a BitMamba-2 BIT2 checkpoint instead of synthetic weights")
     sp.add_argument("--state", choices=("f32", "f16"), help="decode: SSM state precision")
+    sp.add_argument("--kv", choices=("f16", "q8_0"), help="decode: KV cache type (transformer models)")
+    sp.add_argument("--context", help="decode: context length(s) filled (synthetically) before decoding, "
+                    "comma separated")
     sp.add_argument("--project-to", help="decode: host profiles to project to (default: all)")
     sp.add_argument("--hosts-file", help="your own host profiles (same shape as hosts.yaml)")
     sp.set_defaults(func=cmd_run)
@@ -451,7 +480,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("models", help="model configs: parameters, memory and bytes per token per format")
     sp.add_argument("--model", help="model(s), comma separated")
     sp.add_argument("--format", help="format(s), comma separated")
-    sp.add_argument("--state", choices=("f32", "f16"), default="f32")
+    sp.add_argument("--state", choices=("f32", "f16"), default="f32", help="SSM state (Mamba-2)")
+    sp.add_argument("--context", type=int, default=0, help="KV cache positions (transformer; default 0)")
+    sp.add_argument("--kv", choices=("f16", "q8_0"), default="f16", help="KV cache type (transformer)")
     sp.set_defaults(func=cmd_models)
 
     sp = sub.add_parser("roofline", help="bytes per token and the bandwidth bound of a model x format")
@@ -459,7 +490,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--format", required=True)
     sp.add_argument("--host", help="a host profile (default: this machine, measured now)")
     sp.add_argument("--threads", type=int)
-    sp.add_argument("--state", choices=("f32", "f16"), default="f32")
+    sp.add_argument("--state", choices=("f32", "f16"), default="f32", help="SSM state (Mamba-2)")
+    sp.add_argument("--context", type=int, default=0, help="KV cache positions (transformer; default 0)")
+    sp.add_argument("--kv", choices=("f16", "q8_0"), default="f16", help="KV cache type (transformer)")
     sp.add_argument("--hosts-file")
     sp.set_defaults(func=cmd_roofline)
 

@@ -1,10 +1,13 @@
-"""The decode engine: a Mamba-2 model's whole token loop in C (kernels/decode.c), driven from here.
+"""The decode engines: a model's whole token loop in C, driven from here.  `Engine` runs Mamba-2
+(kernels/decode.c), `TransformerEngine` the transformer baseline over a KV cache
+(kernels/transformer.c); `engine_for` picks by the weights' config family.
 
-    eng = Engine(weights, threads=2)          # weights: bmbench.models ModelWeights
+    eng = engine_for(weights, threads=2)      # weights: bmbench.models ModelWeights / TransformerWeights
+    eng.fill_context(2048)                    # optional: a synthetic context of 2048 positions
     run = eng.decode([50256], n_new=32)       # greedy; GIL released, no Python inside the loop
     run.tokens, run.prefill_ns, run.token_ns
 
-The engine keeps the weights' arrays alive and owns the recurrent state (fp32 or fp16) and its
+An engine keeps the weights' arrays alive and owns its state (SSM + conv state, or the KV cache) and
 scratch buffers; every kernel runs in one flavour (default: the dispatch's choice).
 """
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 from . import _kernels, formats
 from .dispatch import chosen_flavour, flavour_id
 from .errors import BmbenchError
+from .attn import kv_type_id
 from .ssm import state_type
 
 
@@ -78,6 +82,8 @@ class Engine:
         except ValueError as e:
             raise BmbenchError(f"cannot build the decode engine for {cfg.name}: {e}") from None
 
+    context_fill = "synthetic SSM/conv state"
+
     @property
     def state_bytes(self) -> int:
         """Recurrent state (SSM + conv) read and written per token, bytes."""
@@ -86,6 +92,16 @@ class Engine:
     def reset(self) -> None:
         """Zero the recurrent state: the next token starts a new sequence."""
         self._c.reset()
+
+    def fill_context(self, n: int, seed: int = 0) -> None:
+        """Stand in for a context of n tokens without running it: a seeded synthetic SSM and conv state
+        of realistic magnitude (kernels/decode.h, bmk_model_fill_state).  A Mamba-2 step costs the
+        same whatever the context, so n only decides whether the state is zero (n = 0) or not."""
+        if n < 0:
+            raise BmbenchError(f"context must be >= 0, got {n}")
+        self._c.reset()
+        if n > 0:
+            self._c.fill_state(int(seed))
 
     def step(self, token: int, logits: bool = True) -> int:
         """One token through the model; returns the greedy next token (-1 when logits=False)."""
@@ -111,3 +127,104 @@ class Engine:
         except ValueError as e:
             raise BmbenchError(str(e)) from None
         return DecodeRun(prompt=p, tokens=out, t_ns=t_ns)
+
+
+class TransformerEngine:
+    """A transformer's weights bound to the C decode engine (kernels/transformer.h), with its own KV
+    cache of max_context positions (fp16 or q8_0)."""
+
+    context_fill = "synthetic KV cache"
+
+    def __init__(self, weights, threads: int = 1, flavour: str | None = None, kv: str = "f16",
+                 max_context: int = 2048):
+        cfg = weights.config
+        self.weights = weights
+        self.flavour = flavour or chosen_flavour()
+        self.threads = threads
+        self.kv = kv
+        if max_context < 1:
+            raise BmbenchError(f"max_context must be >= 1, got {max_context}")
+        desc = dict(n_layers=cfg.n_layers, d_model=cfg.d_model, n_heads=cfg.n_heads,
+                    n_kv_heads=cfg.n_kv_heads, head_dim=cfg.head_dim, d_ff=cfg.d_ff, vocab=cfg.vocab,
+                    max_context=int(max_context), eps=float(cfg.eps))
+        layers = [dict(attn_norm=_f32(L.attn_norm), ffn_norm=_f32(L.ffn_norm),
+                       **{k: _linear(getattr(L, k)) for k in ("wq", "wk", "wv", "wo", "w_gate", "w_up", "w_down")})
+                  for L in weights.layers]
+        try:
+            self._c = _kernels.TransformerDecoder(desc, _f32(cfg.rope_inv_freq()), _f32(weights.embedding),
+                                                  _f32(weights.norm_f), _linear(weights.lm_head), layers,
+                                                  kv_type_id(kv), flavour_id(self.flavour), threads)
+        except ValueError as e:
+            raise BmbenchError(f"cannot build the decode engine for {cfg.name}: {e}") from None
+
+    @property
+    def max_context(self) -> int:
+        return self._c.max_context
+
+    @property
+    def position(self) -> int:
+        """Positions in the KV cache: the next token's position."""
+        return self._c.position
+
+    @property
+    def kv_bytes_per_position(self) -> int:
+        """KV cache bytes one position takes, all layers, K and V."""
+        return self._c.kv_bytes_per_position
+
+    @property
+    def state_bytes(self) -> int:
+        """KV cache bytes in use at the current position (what the next token's attention reads)."""
+        return self._c.kv_bytes_per_position * self._c.position
+
+    @property
+    def kv_bytes_allocated(self) -> int:
+        return self._c.kv_bytes_allocated
+
+    def reset(self) -> None:
+        """Empty the KV cache: the next token starts a new sequence at position 0."""
+        self._c.reset()
+
+    def fill_context(self, n: int, seed: int = 0) -> None:
+        """Stand in for a context of n tokens without running it: n positions of seeded synthetic K and
+        V entries (~N(0, 1), the magnitude k = Wk u has here) in every layer (kernels/transformer.h)."""
+        try:
+            self._c.fill_context(int(n), int(seed))
+        except (ValueError, OverflowError) as e:
+            raise BmbenchError(str(e)) from None
+
+    def kv_cache(self) -> tuple[np.ndarray, np.ndarray]:
+        """(K, V) as float32 [n_layers, n_kv_heads, position, head_dim] (K after RoPE)."""
+        K = np.stack([self._c.kv_read(i, 0) for i in range(self.weights.config.n_layers)])
+        V = np.stack([self._c.kv_read(i, 1) for i in range(self.weights.config.n_layers)])
+        return K, V
+
+    def step(self, token: int, logits: bool = True) -> int:
+        try:
+            return self._c.step(int(token), logits)
+        except ValueError as e:
+            raise BmbenchError(str(e)) from None
+
+    def logits(self) -> np.ndarray:
+        return self._c.logits()
+
+    def decode(self, prompt: Sequence[int], n_new: int) -> DecodeRun:
+        """Run the prompt from the current position, then generate n_new tokens greedily."""
+        p = np.ascontiguousarray(prompt, dtype=np.int32).reshape(-1)
+        if len(p) < 1 or n_new < 1:
+            raise BmbenchError("decode needs at least one prompt token and one new token")
+        out = np.empty(n_new, dtype=np.int32)
+        t_ns = np.empty(len(p) + n_new, dtype=np.int64)
+        try:
+            self._c.decode(p, out, t_ns)
+        except ValueError as e:
+            raise BmbenchError(str(e)) from None
+        return DecodeRun(prompt=p, tokens=out, t_ns=t_ns)
+
+
+def engine_for(weights, threads: int = 1, flavour: str | None = None, state: str = "f32",
+               kv: str = "f16", max_context: int = 2048):
+    """The decode engine of the weights' family: `state` applies to Mamba-2, `kv` and `max_context`
+    to the transformer."""
+    if getattr(weights.config, "family", None) == "transformer":
+        return TransformerEngine(weights, threads=threads, flavour=flavour, kv=kv, max_context=max_context)
+    return Engine(weights, threads=threads, flavour=flavour, state=state)

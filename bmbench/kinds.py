@@ -38,7 +38,8 @@ KINDS: dict[str, Kind] = {
         name="decode", runner="bmbench.decode_case:run_case",
         params={"model": "model", "format": "format", "flavour": "flavour", "threads": "threads",
                 "tokens": int, "prompt_tokens": list, "weights": str, "seed": int,
-                "state": ("f32", "f16"), "project_to": list, "hosts_file": str},
+                "state": ("f32", "f16"), "kv": ("f16", "q8_0"), "context": int, "project_to": list,
+                "hosts_file": str},
         headline=("tok_s", "latency_p50", "latency_p99", "prefill_ms", "bound_tok_s", "pct_of_bound"),
         defaults={"flavour": "auto", "threads": 1, "tokens": 128, "state": "f32"}),
 }

@@ -164,6 +164,60 @@ extern const bmk_ssm_table bmk_ssm;
  * one thread). */
 void bmk_ssm_step(int flavour, int state_type, const bmk_ssm_args *a, int threads);
 
+/* ---- Attention kernels of the transformer baseline (generic/attn.c and per-ISA attn files) ----
+ * One decode token's attention over a KV cache, fp32 queries and scores.  A KV head's cache is
+ * `stride` rows (positions) of bmk_kv_row_bytes(kv_type, head_dim) bytes; row t holds position t:
+ *   BMK_KV_F16   head_dim IEEE halves
+ *   BMK_KV_Q8_0  head_dim / 32 blocks of {fp16 d, int8 q[32]} (llama.cpp's q8_0, 34 bytes), x = d q
+ * Kernels take the g query heads that share one KV head (GQA), so each K and V row is read once
+ * per token; bmk_attn (threads.c) splits the KV heads across threads.                             */
+typedef enum { BMK_KV_F16 = 0, BMK_KV_Q8_0 = 1, BMK_N_KV_TYPES = 2 } bmk_kv_type;
+#define BMK_KV_QBLOCK 32
+
+/* s[j*s_stride + t] = scale * dot(q[j*head_dim ...], K row t), j < g, t < n */
+typedef void (*bmk_attn_scores_fn)(const float *q, int64_t g, const uint8_t *K, int64_t n, int64_t head_dim,
+                                   float scale, float *s, int64_t s_stride);
+/* in place over n >= 1 scores: s = exp(s - max s) / sum exp(s - max s) */
+typedef void (*bmk_softmax_fn)(float *s, int64_t n);
+/* out[j*head_dim + d] = sum_t p[j*p_stride + t] * V[t][d], j < g */
+typedef void (*bmk_attn_values_fn)(const float *p, int64_t p_stride, int64_t g, const uint8_t *V, int64_t n,
+                                   int64_t head_dim, float *out);
+/* out = silu(gate) * up over n (SwiGLU); out may alias gate or up */
+typedef void (*bmk_swiglu_fn)(const float *gate, const float *up, float *out, int64_t n);
+
+typedef struct {
+    bmk_attn_scores_fn scores[BMK_N_KV_TYPES][BMK_N_FLAVOURS];
+    bmk_softmax_fn softmax[BMK_N_FLAVOURS];
+    bmk_attn_values_fn values[BMK_N_KV_TYPES][BMK_N_FLAVOURS];
+    bmk_swiglu_fn swiglu[BMK_N_FLAVOURS];
+} bmk_attn_table;
+extern const bmk_attn_table bmk_attn_kernels;
+
+/* Bytes of one cached position of one KV head (0: head_dim not valid for the type). */
+static inline size_t bmk_kv_row_bytes(int kv_type, int64_t head_dim)
+{
+    if (head_dim < 1) return 0;
+    if (kv_type == BMK_KV_F16) return (size_t)head_dim * 2;
+    if (kv_type == BMK_KV_Q8_0 && head_dim % BMK_KV_QBLOCK == 0)
+        return (size_t)(head_dim / BMK_KV_QBLOCK) * (2 + BMK_KV_QBLOCK);
+    return 0;
+}
+
+typedef struct {
+    int64_t n_heads, n_kv_heads, head_dim; /* n_heads a multiple of n_kv_heads */
+    int64_t n;                            /* positions attended: rows 0 .. n-1 */
+    int64_t stride;                       /* rows allocated per KV head (>= n) */
+    float scale;                          /* 1 / sqrt(head_dim) */
+    const float *q;                       /* [n_heads, head_dim], query head h uses KV head h / g */
+    const uint8_t *K, *V;                 /* [n_kv_heads, stride] rows */
+    float *scores;                        /* scratch [n_heads, stride] */
+    float *out;                           /* [n_heads, head_dim] */
+} bmk_attn_args;
+
+/* Threaded driver: scores -> softmax -> values per KV head, KV heads split contiguously across
+ * threads (bitwise equal to one thread). */
+void bmk_attn(int flavour, int kv_type, const bmk_attn_args *a, int threads);
+
 #ifdef __cplusplus
 }
 #endif

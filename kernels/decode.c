@@ -2,9 +2,13 @@
  * formats table (prep + bmk_gemv) or the ssm table, in the one flavour the model was created with. */
 #include "decode.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "ssm_common.h" /* softplus, IEEE half conversion (fill_state) */
+#include "synth.h"
 
 /* The state update is split across threads only from this many state values per layer up (the
  * Mamba-2 2.7B's 655360); below it (BitMamba-2: d_inner values) a fork/join costs more than it saves. */
@@ -218,22 +222,60 @@ int32_t bmk_model_step(bmk_model *m, int32_t token, int want_logits)
     return argmax(m->logits, d->vocab);
 }
 
-int64_t bmk_model_decode(bmk_model *m, const int32_t *prompt, int64_t n_prompt, int64_t n_new,
-                         int32_t *out_tokens, int64_t *t_ns)
+int64_t bmk_decode_greedy(void *model, bmk_step_fn step, int64_t vocab, const int32_t *prompt, int64_t n_prompt,
+                          int64_t n_new, int32_t *out_tokens, int64_t *t_ns)
 {
     if (n_prompt < 1 || n_new < 1) return -1;
     for (int64_t j = 0; j < n_prompt; j++)
-        if (prompt[j] < 0 || prompt[j] >= m->d.vocab) return -2;
+        if (prompt[j] < 0 || prompt[j] >= vocab) return -2;
     t_ns[0] = now_ns();
     int32_t next = -1;
     for (int64_t j = 0; j < n_prompt; j++) {
-        next = bmk_model_step(m, prompt[j], j == n_prompt - 1);
+        next = step(model, prompt[j], j == n_prompt - 1);
+        if (next < -2) return next;
         t_ns[j + 1] = now_ns();
     }
     out_tokens[0] = next;
     for (int64_t i = 1; i < n_new; i++) {
-        out_tokens[i] = bmk_model_step(m, out_tokens[i - 1], 1);
+        out_tokens[i] = step(model, out_tokens[i - 1], 1);
+        if (out_tokens[i] < -2) return out_tokens[i];
         t_ns[n_prompt + i] = now_ns();
     }
     return n_new;
+}
+
+static int32_t model_step(void *m, int32_t token, int want_logits)
+{
+    return bmk_model_step((bmk_model *)m, token, want_logits);
+}
+
+int64_t bmk_model_decode(bmk_model *m, const int32_t *prompt, int64_t n_prompt, int64_t n_new,
+                         int32_t *out_tokens, int64_t *t_ns)
+{
+    return bmk_decode_greedy(m, model_step, m->d.vocab, prompt, n_prompt, n_new, out_tokens, t_ns);
+}
+
+void bmk_model_fill_state(bmk_model *m, uint64_t seed)
+{
+    const bmk_model_desc *d = &m->d;
+    const int64_t P = d->head_dim, N = d->d_state, conv_vals = (d->d_conv - 1) * m->conv_dim;
+    for (int64_t l = 0; l < d->n_layers; l++) {
+        const bmk_layer_desc *L = &m->layers[l];
+        uint8_t *state = (uint8_t *)m->ssm_state + (size_t)l * m->ssm_layer_bytes;
+        for (int64_t h = 0; h < d->n_heads; h++) {
+            const double dt = bmk_softplus(L->dt_bias[h]), dA = exp(-dt * exp(L->A_log[h]));
+            const float sigma = (float)(dt / sqrt(1.0 - dA * dA + 1e-12));
+            uint64_t s = bmk_synth_stream(seed, 1, (uint64_t)l, (uint64_t)h);
+            for (int64_t i = h * P * N; i < (h + 1) * P * N; i++) {
+                const float v = sigma * bmk_synth_normal(&s);
+                if (d->state_type == BMK_STATE_F16)
+                    ((uint16_t *)state)[i] = bmk_f32_to_f16(v);
+                else
+                    ((float *)state)[i] = v;
+            }
+        }
+        uint64_t s = bmk_synth_stream(seed, 2, (uint64_t)l, 0);
+        float *conv = m->conv_state + l * conv_vals;
+        for (int64_t i = 0; i < conv_vals; i++) conv[i] = bmk_synth_normal(&s);
+    }
 }

@@ -85,6 +85,19 @@ int64_t bmk_model_decode(bmk_model *m, const int32_t *prompt, int64_t n_prompt, 
 /* Bytes of recurrent state (SSM + conv) the model reads and writes per token. */
 size_t bmk_model_state_bytes(const bmk_model *m);
 
+/* A synthetic state standing in for a context that was never run: every SSM state value of head h
+ * ~ N(0, sigma_h^2) approximately, sigma_h^2 = dt^2 / (1 - dA^2) the stationary variance of
+ * s = dA s + dt x B for unit-variance x B (dt = softplus(dt_bias_h), dA = exp(-dt exp(A_log_h)));
+ * conv state inputs ~ N(0, 1).  Seeded (synth.h); the decode cost does not depend on it. */
+void bmk_model_fill_state(bmk_model *m, uint64_t seed);
+
+/* The greedy loop shared by the decode engines: `step(model, token, want_logits)` returns the argmax
+ * (want_logits) or -1, -2 for a token outside the vocabulary, < -2 for a model-specific failure
+ * (returned as is, the loop stops).  Timestamps and return value as bmk_model_decode. */
+typedef int32_t (*bmk_step_fn)(void *model, int32_t token, int want_logits);
+int64_t bmk_decode_greedy(void *model, bmk_step_fn step, int64_t vocab, const int32_t *prompt, int64_t n_prompt,
+                          int64_t n_new, int32_t *out_tokens, int64_t *t_ns);
+
 #ifdef __cplusplus
 }
 #endif

@@ -37,6 +37,18 @@ BMK_DECLARE_FLAVOURS(void, bmk_rmsnorm, (const float *x, const float *w, float *
 BMK_DECLARE_FLAVOURS(void, bmk_gated_rmsnorm, (const float *y, const float *z, const float *w, float *out,
                                                int64_t n, float eps))
 
+/* transformer attention (family attn) */
+BMK_DECLARE_FLAVOURS(void, bmk_attn_scores_f16, (const float *q, int64_t g, const uint8_t *K, int64_t n,
+                                                 int64_t head_dim, float scale, float *s, int64_t s_stride))
+BMK_DECLARE_FLAVOURS(void, bmk_attn_scores_q8_0, (const float *q, int64_t g, const uint8_t *K, int64_t n,
+                                                  int64_t head_dim, float scale, float *s, int64_t s_stride))
+BMK_DECLARE_FLAVOURS(void, bmk_softmax, (float *s, int64_t n))
+BMK_DECLARE_FLAVOURS(void, bmk_attn_values_f16, (const float *p, int64_t p_stride, int64_t g, const uint8_t *V,
+                                                 int64_t n, int64_t head_dim, float *out))
+BMK_DECLARE_FLAVOURS(void, bmk_attn_values_q8_0, (const float *p, int64_t p_stride, int64_t g, const uint8_t *V,
+                                                  int64_t n, int64_t head_dim, float *out))
+BMK_DECLARE_FLAVOURS(void, bmk_swiglu, (const float *gate, const float *up, float *out, int64_t n))
+
 /* GEMV, one line per format */
 #define BMK_GEMV_ARGS (const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1)
 BMK_DECLARE_FLAVOURS(void, bmk_gemv_f32, BMK_GEMV_ARGS)

@@ -1,13 +1,15 @@
 /* ssm_simd.h: the SIMD flavours of the ssm family, written once over a small vector API.
  *
- * Each ISA file (x86/avx2_ssm.c, x86/avx512_ssm.c, arm/neon_ssm.c) defines the API below and then
- * includes this header, which emits bmk_<kernel>_<BMK_ISA>.  The ISA-specific code is the API; the
+ * Each ISA file (x86/avx2_ssm.c, x86/avx512_ssm.c, arm/neon_ssm.c) includes its ISA's API header
+ * (x86/avx2_vec.h, x86/avx512_vec.h, arm/neon_vec.h, shared with the attn family) and then this
+ * header, which emits bmk_<kernel>_<BMK_ISA>.  The ISA-specific code is the API; the
  * kernels are not copied per ISA.  Tails (lengths not a multiple of VL) run the scalar pieces of
  * ssm_common.h, i.e. exactly the reference's arithmetic.
  *
  *   VF, VL                 float vector type and its lane count
  *   V_LOAD(p) V_STORE(p,v) unaligned float loads / stores
  *   V_LOAD_H(p) V_STORE_H(p,v)  VL IEEE halves (uint16_t *) <-> floats, round to nearest even
+ *   V_LOAD_I8(p)           VL int8 -> floats (reads exactly VL bytes)
  *   V_SET1(f) V_ADD V_SUB V_MUL V_DIV V_MIN V_MAX
  *   V_FMA(a,b,c)           a*b + c
  *   V_ROUND(v)             round to nearest integer (as floats)
@@ -17,34 +19,7 @@
  */
 #include "flavours.h"
 #include "ssm_common.h"
-
-#define BMK_CAT_(a, b) a##b
-#define BMK_CAT(a, b) BMK_CAT_(a, b)
-#define BMK_ISA_FN(stem) BMK_CAT(stem, BMK_ISA)
-
-/* exp(x), Cephes' single-precision polynomial (about 2 ulp), inputs clamped to [-87.3, 88.3] so
- * 2^n stays a normal float (silu and the gate only need it saturated beyond). */
-static inline VF v_exp(VF x)
-{
-    x = V_MIN(V_MAX(x, V_SET1(-87.3f)), V_SET1(88.3f));
-    const VF n = V_ROUND(V_MUL(x, V_SET1(1.44269504088896341f)));
-    /* r = x - n*ln2, ln2 split in two so n*ln2_hi is exact */
-    VF r = V_FMA(n, V_SET1(-0.693359375f), x);
-    r = V_FMA(n, V_SET1(2.12194440e-4f), r);
-    VF p = V_SET1(1.9875691500e-4f);
-    p = V_FMA(p, r, V_SET1(1.3981999507e-3f));
-    p = V_FMA(p, r, V_SET1(8.3334519073e-3f));
-    p = V_FMA(p, r, V_SET1(4.1665795894e-2f));
-    p = V_FMA(p, r, V_SET1(1.6666665459e-1f));
-    p = V_FMA(p, r, V_SET1(5.0000001201e-1f));
-    p = V_FMA(p, V_MUL(r, r), V_ADD(r, V_SET1(1.0f)));
-    return V_MUL(p, V_POW2I(n));
-}
-
-static inline VF v_silu(VF v)
-{
-    return V_DIV(v, V_ADD(V_SET1(1.0f), v_exp(V_SUB(V_SET1(0.0f), v))));
-}
+#include "vec_math.h"
 
 void BMK_ISA_FN(bmk_conv_silu_)(float *state, const float *w, const float *b, const float *x, float *out,
                                 int64_t channels, int64_t width)

@@ -93,3 +93,48 @@ void bmk_gemv(int format, int flavour, const bmk_tensor *w, const void *act, flo
         if (r0 < r1) fn(w, act, y + r0, r0, r1);
     }
 }
+
+const bmk_attn_table bmk_attn_kernels = {
+    .scores = {[BMK_KV_F16] = BMK_ALL_FLAVOURS(bmk_attn_scores_f16),
+               [BMK_KV_Q8_0] = BMK_ALL_FLAVOURS(bmk_attn_scores_q8_0)},
+    .softmax = BMK_ALL_FLAVOURS(bmk_softmax),
+    .values = {[BMK_KV_F16] = BMK_ALL_FLAVOURS(bmk_attn_values_f16),
+               [BMK_KV_Q8_0] = BMK_ALL_FLAVOURS(bmk_attn_values_q8_0)},
+    .swiglu = BMK_ALL_FLAVOURS(bmk_swiglu),
+};
+
+/* KV heads [k0, k1): each one's g query heads through scores -> softmax -> values */
+static void attn_kv_heads(int flavour, int kv_type, const bmk_attn_args *a, int64_t k0, int64_t k1)
+{
+    const bmk_attn_table *t = &bmk_attn_kernels;
+    const int64_t g = a->n_heads / a->n_kv_heads, hd = a->head_dim;
+    const size_t head_bytes = (size_t)a->stride * bmk_kv_row_bytes(kv_type, hd);
+    for (int64_t k = k0; k < k1; k++) {
+        const int64_t h0 = k * g;
+        float *s = a->scores + h0 * a->stride;
+        t->scores[kv_type][flavour](a->q + h0 * hd, g, a->K + k * head_bytes, a->n, hd, a->scale, s, a->stride);
+        for (int64_t j = 0; j < g; j++) t->softmax[flavour](s + j * a->stride, a->n);
+        t->values[kv_type][flavour](s, a->stride, g, a->V + k * head_bytes, a->n, hd, a->out + h0 * hd);
+    }
+}
+
+void bmk_attn(int flavour, int kv_type, const bmk_attn_args *a, int threads)
+{
+    const int64_t heads = a->n_kv_heads;
+    threads = resolve_threads(threads);
+    if (threads > heads) threads = (int)heads;
+    if (threads <= 1) {
+        attn_kv_heads(flavour, kv_type, a, 0, heads);
+        return;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+#ifdef _OPENMP
+        const int64_t id = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+        const int64_t id = 0, nt = 1;
+#endif
+        const int64_t k0 = heads * id / nt, k1 = heads * (id + 1) / nt;
+        if (k0 < k1) attn_kv_heads(flavour, kv_type, a, k0, k1);
+    }
+}

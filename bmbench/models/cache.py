@@ -1,7 +1,11 @@
 """A disk cache of synthetic weights, so cases and runs that decode the same (model, format, seed)
 generate it once (generation of a 1B model's Gaussian Q8_0 weights takes ~15 s; loading the cache
 is an mmap).  Entries are keyed by the sources that define the bytes, so a change to a packing or a
-generator never reads stale weights.  BMBENCH_CACHE_DIR sets the directory; `off` disables it."""
+generator never reads stale weights.  BMBENCH_CACHE_DIR sets the directory; `off` disables it.
+
+Any weights dataclass of bmbench.models.weights is stored the same way: every array field (of the
+model and of each layer) as one .npy file, packed fields as their bytes plus [rows, cols, scale] in
+meta.json, None fields as null; loading rebuilds the dataclass from the config's family."""
 from __future__ import annotations
 
 import hashlib
@@ -15,11 +19,19 @@ from pathlib import Path
 import numpy as np
 
 from .. import formats
+from ..errors import BmbenchError
 from ..formats import Packed
 from . import weights as W
-from .config import MambaConfig
+from .config import ModelConfig, TransformerConfig
 
-_PACKED = ("in_proj", "out_proj")
+_MODEL_META = ("config", "format", "layers")  # model fields that are not arrays
+
+
+def _classes(c: ModelConfig) -> tuple[type, type]:
+    """(model weights class, layer weights class) of a config's family."""
+    if isinstance(c, TransformerConfig):
+        return W.TransformerWeights, W.TransformerLayerWeights
+    return W.ModelWeights, W.LayerWeights
 
 
 def cache_dir() -> Path | None:
@@ -29,30 +41,39 @@ def cache_dir() -> Path | None:
     return Path(d) if d else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "bmbench" / "weights"
 
 
-def _key(c: MambaConfig, fmt: str, seed: int) -> str:
+def _key(c: ModelConfig, fmt: str, seed: int) -> str:
     h = hashlib.sha1(repr(c).encode())
     for mod in (formats, W):  # the code that defines the bytes
         h.update(Path(mod.__file__).read_bytes())
     return f"{c.name}-{fmt}-seed{seed}-{h.hexdigest()[:12]}"
 
 
-def _arrays(w: W.ModelWeights) -> tuple[dict[str, np.ndarray], dict]:
-    arrays = {"embedding": w.embedding, "norm_f": w.norm_f, "lm_head": w.lm_head.data}
-    meta = {"lm_head": [w.lm_head.rows, w.lm_head.cols, w.lm_head.scale], "layers": []}
-    if w.lm_head_norm is not None:
-        arrays["lm_head_norm"] = w.lm_head_norm
-    for i, lw in enumerate(w.layers):
-        m = {}
-        for f in fields(lw):
-            v = getattr(lw, f.name)
-            arrays[f"layers.{i}.{f.name}"] = v.data if f.name in _PACKED else v
-            if f.name in _PACKED:
-                m[f.name] = [v.rows, v.cols, v.scale]
-        meta["layers"].append(m)
+def _flatten(obj, prefix: str, arrays: dict[str, np.ndarray], skip=()) -> dict:
+    """Array and packed fields of a weights dataclass into `arrays`; returns their meta."""
+    meta = {}
+    for f in fields(obj):
+        if f.name in skip:
+            continue
+        v = getattr(obj, f.name)
+        if v is None:
+            meta[f.name] = None
+        elif isinstance(v, Packed):
+            arrays[prefix + f.name] = v.data
+            meta[f.name] = {"packed": [v.rows, v.cols, v.scale]}
+        else:
+            arrays[prefix + f.name] = v
+            meta[f.name] = "array"
+    return meta
+
+
+def _arrays(w) -> tuple[dict[str, np.ndarray], dict]:
+    arrays: dict[str, np.ndarray] = {}
+    meta = {"model": _flatten(w, "", arrays, skip=_MODEL_META),
+            "layers": [_flatten(lw, f"layers.{i}.", arrays) for i, lw in enumerate(w.layers)]}
     return arrays, meta
 
 
-def _save(w: W.ModelWeights, path: Path) -> None:
+def _save(w, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
@@ -65,25 +86,27 @@ def _save(w: W.ModelWeights, path: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)  # a full or read-only disk only costs the cache
 
 
-def _load(c: MambaConfig, fmt: str, path: Path) -> W.ModelWeights:
+def _load(c: ModelConfig, fmt: str, path: Path):
     meta = json.loads((path / "meta.json").read_text())
-    a = lambda name: np.load(path / f"{name}.npy", mmap_mode="r")  # noqa: E731
+    model_cls, layer_cls = _classes(c)
 
-    def packed(name, rows, cols, scale):
-        return Packed(fmt, rows, cols, a(name), scale)
+    def build(m: dict, prefix: str) -> dict:
+        out = {}
+        for name, spec in m.items():
+            if spec is None:
+                out[name] = None
+                continue
+            a = np.load(path / f"{prefix}{name}.npy", mmap_mode="r")
+            out[name] = Packed(fmt, *spec["packed"][:2], a, spec["packed"][2]) if isinstance(spec, dict) else a
+        return out
 
-    layers = []
-    for i, m in enumerate(meta["layers"]):
-        kw = {f.name: (packed(f"layers.{i}.{f.name}", *m[f.name]) if f.name in _PACKED
-                       else a(f"layers.{i}.{f.name}")) for f in fields(W.LayerWeights)}
-        layers.append(W.LayerWeights(**kw))
-    return W.ModelWeights(config=c, format=fmt, embedding=a("embedding"), layers=layers,
-                          norm_f=a("norm_f"),
-                          lm_head_norm=a("lm_head_norm") if c.lm_head_norm else None,
-                          lm_head=packed("lm_head", *meta["lm_head"]))
+    layers = [layer_cls(**build(m, f"layers.{i}.")) for i, m in enumerate(meta["layers"])]
+    w = model_cls(config=c, format=fmt, layers=layers, **build(meta["model"], ""))
+    w.validate()
+    return w
 
 
-def synthetic_weights(c: MambaConfig, fmt: str, seed: int = 0) -> tuple[W.ModelWeights, str]:
+def synthetic_weights(c: ModelConfig, fmt: str, seed: int = 0):
     """Synthetic weights from the cache when present, else generated (and cached).
     Returns the weights and where they came from."""
     d = cache_dir()
@@ -93,7 +116,7 @@ def synthetic_weights(c: MambaConfig, fmt: str, seed: int = 0) -> tuple[W.ModelW
     if (path / "meta.json").exists():
         try:
             return _load(c, fmt, path), f"cache {path}"
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, TypeError, BmbenchError):
             shutil.rmtree(path, ignore_errors=True)
     w = W.synthetic_weights(c, fmt, seed)
     _save(w, path)

@@ -1,4 +1,5 @@
-"""Model configurations: one dataclass for the Mamba-2 family (BitMamba-2 included) and a registry.
+"""Model configurations: a dataclass per architecture family (`MambaConfig` for Mamba-2 and
+BitMamba-2, `TransformerConfig` for the Llama-shaped transformer baseline) and one registry.
 
 BitMamba-2 fits the Mamba-2 shape with B and C one scalar per head: each head is its own group
 (`n_groups = n_heads`) with `d_state = 1`, and only x is convolved (`conv_bc = False`).
@@ -7,10 +8,16 @@ Dimensions of the published models (BRIEF section 2):
 - bitmamba2-*: bitmamba.c / its scripts/export-bin.py (d_inner = 2 d_model, head_dim 128).
 - mamba2-*: the state-spaces/mamba2-* config.json files (d_model, n_layer; Mamba2 defaults
   expand 2, headdim 64, d_state 128, ngroups 1, d_conv 4; vocab 50277 padded to a multiple of 16).
+- llama-1b: Llama-3.2-1B's config.json (16 layers, hidden 2048, 32 query / 8 KV heads of 64,
+  intermediate 8192, vocab 128256, tied embeddings, rope_theta 500000 with the "llama3" frequency
+  scaling (factor 32, low/high frequency factors 1 and 4, original context 8192), RMSNorm eps 1e-5).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
+
+import numpy as np
 
 from ..errors import BmbenchError
 
@@ -121,6 +128,121 @@ class MambaConfig:
     def n_params(self) -> int:
         return sum(self.param_counts().values())
 
+    # ---------------------------------------------------------------- shared with TransformerConfig
+    def gemv_weights_per_token(self) -> int:
+        """Weights every decode token multiplies: all projections and the lm_head."""
+        return self.n_layers * (self.d_in_proj * self.d_model + self.d_model * self.d_inner) \
+            + self.vocab * self.d_model
+
+    @property
+    def gemv_shape(self) -> tuple[int, int]:
+        """(rows, cols) of the model's representative projection (the compute-roof measurement)."""
+        return self.d_in_proj, self.d_model
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """A Llama-shaped decoder: per layer RMSNorm -> attention (RoPE, grouped-query: n_heads query
+    heads share n_kv_heads KV heads) -> residual -> RMSNorm -> SwiGLU FFN -> residual; final RMSNorm,
+    lm_head (tied to the embedding when tie_embeddings)."""
+    name: str
+    n_layers: int
+    d_model: int
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    d_ff: int
+    vocab: int
+    rope_theta: float = 500000.0
+    eps: float = 1e-5
+    tie_embeddings: bool = True
+    # Llama 3's RoPE frequency scaling (rope_scaling.rope_type "llama3"): (factor, low_freq_factor,
+    # high_freq_factor, original_max_position_embeddings), or None for plain RoPE
+    rope_scaling: tuple[float, float, float, int] | None = None
+    family: str = "transformer"
+
+    def __post_init__(self):
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.type == "int" and (not isinstance(v, int) or v <= 0):
+                raise BmbenchError(f"model config {self.name!r}: {f.name} must be a positive integer, got {v!r}")
+        if self.n_heads % self.n_kv_heads:
+            raise BmbenchError(f"model config {self.name!r}: n_heads {self.n_heads} is not a multiple of "
+                               f"n_kv_heads {self.n_kv_heads}")
+        if self.head_dim % 2:
+            raise BmbenchError(f"model config {self.name!r}: head_dim must be even (RoPE), got {self.head_dim}")
+        if self.family != "transformer":
+            raise BmbenchError(f"model config {self.name!r}: unknown family {self.family!r}")
+
+    @property
+    def q_dim(self) -> int:
+        return self.n_heads * self.head_dim
+
+    @property
+    def kv_dim(self) -> int:
+        return self.n_kv_heads * self.head_dim
+
+    @property
+    def group(self) -> int:
+        """Query heads per KV head."""
+        return self.n_heads // self.n_kv_heads
+
+    def projection_shapes(self) -> dict[str, tuple[int, int]]:
+        """(rows, cols) of one layer's packed projections, in decode order."""
+        return {"wq": (self.q_dim, self.d_model), "wk": (self.kv_dim, self.d_model),
+                "wv": (self.kv_dim, self.d_model), "wo": (self.d_model, self.q_dim),
+                "w_gate": (self.d_ff, self.d_model), "w_up": (self.d_ff, self.d_model),
+                "w_down": (self.d_model, self.d_ff)}
+
+    def layer_param_counts(self) -> dict[str, int]:
+        out = {"attn_norm": self.d_model, "ffn_norm": self.d_model}
+        out.update({k: r * c for k, (r, c) in self.projection_shapes().items()})
+        return out
+
+    def param_counts(self) -> dict[str, int]:
+        return {
+            "embedding": self.vocab * self.d_model,
+            "layers": self.n_layers * sum(self.layer_param_counts().values()),
+            "final_norms": self.d_model,
+            "lm_head": 0 if self.tie_embeddings else self.vocab * self.d_model,
+        }
+
+    @property
+    def n_params(self) -> int:
+        return sum(self.param_counts().values())
+
+    def kv_elems_per_position(self) -> int:
+        """K and V values one position adds to the cache, all layers: 2 x layers x kv_heads x head_dim."""
+        return 2 * self.n_layers * self.kv_dim
+
+    def rope_inv_freq(self) -> np.ndarray:
+        """RoPE inverse frequencies [head_dim / 2] (float64): theta^(-2i / head_dim), with Llama 3's
+        scaling when rope_scaling is set (long wavelengths divided by the factor, a smooth blend in
+        between; transformers' _compute_llama3_parameters)."""
+        inv = 1.0 / self.rope_theta ** (np.arange(0, self.head_dim, 2, dtype=np.float64) / self.head_dim)
+        if self.rope_scaling is None:
+            return inv
+        factor, low, high, original = self.rope_scaling
+        low_wavelen, high_wavelen = original / low, original / high
+        wavelen = 2 * math.pi / inv
+        scaled = np.where(wavelen > low_wavelen, inv / factor, inv)
+        smooth = (original / wavelen - low) / (high - low)
+        blended = (1 - smooth) * scaled / factor + smooth * scaled
+        medium = (wavelen >= high_wavelen) & (wavelen <= low_wavelen)
+        return np.where(medium, blended, scaled)
+
+    def gemv_weights_per_token(self) -> int:
+        """Weights every decode token multiplies: all projections and the lm_head."""
+        per_layer = sum(r * c for r, c in self.projection_shapes().values())
+        return self.n_layers * per_layer + self.vocab * self.d_model
+
+    @property
+    def gemv_shape(self) -> tuple[int, int]:
+        return self.d_ff, self.d_model
+
+
+ModelConfig = MambaConfig | TransformerConfig
+
 
 # -------------------------------------------------------------------------------- constructors
 def bitmamba2_config(name: str, n_layers: int, d_model: int, n_heads: int, vocab: int,
@@ -150,7 +272,7 @@ def mamba2_config(name: str, n_layers: int, d_model: int, vocab: int, head_dim: 
 # -------------------------------------------------------------------------------- the registry
 _MAMBA2_VOCAB = 50288  # 50277 padded to a multiple of 16 (pad_vocab_size_multiple)
 
-_REGISTRY: dict[str, MambaConfig] = {c.name: c for c in (
+_REGISTRY: dict[str, ModelConfig] = {c.name: c for c in (
     bitmamba2_config("bitmamba2-255m", n_layers=24, d_model=1024, n_heads=16, vocab=50257),
     bitmamba2_config("bitmamba2-1b", n_layers=32, d_model=2048, n_heads=32, vocab=50257),
     mamba2_config("mamba2-130m", n_layers=24, d_model=768, vocab=_MAMBA2_VOCAB),
@@ -162,6 +284,12 @@ _REGISTRY: dict[str, MambaConfig] = {c.name: c for c in (
     bitmamba2_config("tiny-bitmamba", n_layers=2, d_model=64, n_heads=4, vocab=256),
     mamba2_config("tiny-mamba2", n_layers=2, d_model=64, vocab=256, head_dim=32, d_state=16,
                   tie_embeddings=False),
+    TransformerConfig("llama-1b", n_layers=16, d_model=2048, n_heads=32, n_kv_heads=8, head_dim=64,
+                      d_ff=8192, vocab=128256, rope_theta=500000.0, eps=1e-5, tie_embeddings=True,
+                      rope_scaling=(32.0, 1.0, 4.0, 8192)),
+    # tiny test shape: 4 query heads per KV head as llama-1b; head_dim 32 so a q8_0 KV cache fits
+    TransformerConfig("tiny-llama", n_layers=2, d_model=64, n_heads=4, n_kv_heads=1, head_dim=32,
+                      d_ff=160, vocab=256, rope_theta=10000.0, eps=1e-5, tie_embeddings=True),
 )}
 
 
@@ -170,16 +298,16 @@ def list_configs() -> list[str]:
     return list(_REGISTRY)
 
 
-def get_config(name: str) -> MambaConfig:
+def get_config(name: str) -> ModelConfig:
     try:
         return _REGISTRY[name]
     except KeyError:
         raise BmbenchError(f"unknown model {name!r} (known: {', '.join(_REGISTRY)})") from None
 
 
-def find_config(**dims) -> MambaConfig | None:
+def find_config(**dims) -> ModelConfig | None:
     """The registered config whose fields equal `dims` (all given fields), or None."""
     for cfg in _REGISTRY.values():
-        if all(getattr(cfg, k) == v for k, v in dims.items()):
+        if all(getattr(cfg, k, None) == v for k, v in dims.items()):
             return cfg
     return None

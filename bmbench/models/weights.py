@@ -6,6 +6,11 @@ so even the 1B model never takes a full fp32 detour.
 
 D is stored per channel, `[d_inner]`, for every model: BitMamba-2 checkpoints carry one D per
 channel, and a Mamba-2 per-head D is repeated over its head's channels (`y_i += D_i x_i`).
+
+The transformer baseline (`TransformerWeights`) packs wq, wk, wv, wo, w_gate, w_up, w_down in the
+format; norms and the embedding are float32.  A tied lm_head is the embedding: the GEMV path reads it
+as a packed copy of the embedding in the projection format (`lm_head`), so a tied model holds the
+fp32 table (one row read per token) and that copy (read whole per token).
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ import numpy as np
 from .. import formats
 from ..errors import BmbenchError
 from ..formats import Packed
-from .config import MambaConfig
+from .config import MambaConfig, ModelConfig, TransformerConfig
 
 
 @dataclass
@@ -122,10 +127,12 @@ def pack_ternary(fmt: formats.Format | str, codes: np.ndarray, s_w: float) -> Pa
 # changes the bytes, and a tensor can be regenerated alone.
 _TENSOR_IDS = {name: i for i, name in enumerate(
     ("embedding", "norm_f", "lm_head_norm", "lm_head", "in_proj_norm", "in_proj", "conv_w", "conv_b",
-     "dt_bias", "A_log", "D", "out_proj_norm", "out_proj"))}
+     "dt_bias", "A_log", "D", "out_proj_norm", "out_proj",
+     # transformer (appended: the ids above, and so the Mamba bytes, never change)
+     "attn_norm", "wq", "wk", "wv", "wo", "ffn_norm", "w_gate", "w_up", "w_down"))}
 
 
-def _rng(c: MambaConfig, seed: int, layer: int, tensor: str) -> np.random.Generator:
+def _rng(c: ModelConfig, seed: int, layer: int, tensor: str) -> np.random.Generator:
     # keyed by the model name too (two models never share weights); layer -1 = model-level tensors
     key = [zlib.crc32(c.name.encode()), seed, layer + 1, _TENSOR_IDS[tensor]]
     return np.random.default_rng(np.random.SeedSequence(key))
@@ -156,18 +163,20 @@ def synthetic_float_params(c: MambaConfig, seed: int, layer: int) -> dict[str, n
     }
 
 
-def synthetic_embedding(c: MambaConfig, seed: int) -> np.ndarray:
+def synthetic_embedding(c: ModelConfig, seed: int) -> np.ndarray:
     """N(0, 1) rows (nn.Embedding's initialisation), float32, generated without a float64 detour."""
     return _rng(c, seed, -1, "embedding").standard_normal((c.vocab, c.d_model), dtype=np.float32)
 
 
-def synthetic_weights(config: MambaConfig, format: str, seed: int = 0) -> ModelWeights:
+def synthetic_weights(config: ModelConfig, format: str, seed: int = 0) -> "ModelWeights | TransformerWeights":
     """Seeded synthetic weights in `format`: same (config, format, seed), same bytes.
 
     Projections come straight from the format's `synthetic` (ternary formats draw codes, block
     formats Gaussian weights before quantisation), so memory stays bounded by the packed sizes
     plus the fp32 embedding.
     """
+    if isinstance(config, TransformerConfig):
+        return synthetic_transformer_weights(config, format, seed)
     fmt = formats.get(format)
     c = config
     layers = []
@@ -183,5 +192,83 @@ def synthetic_weights(config: MambaConfig, format: str, seed: int = 0) -> ModelW
     w = ModelWeights(config=c, format=fmt.name, embedding=synthetic_embedding(c, seed), layers=layers,
                      norm_f=norm_f, lm_head_norm=lm_norm,
                      lm_head=fmt.synthetic(_rng(c, seed, -1, "lm_head"), c.vocab, c.d_model))
+    w.validate()
+    return w
+
+
+# ------------------------------------------------------------------------------ transformer
+@dataclass
+class TransformerLayerWeights:
+    """One transformer layer. Norms np.float32 [d_model]; projections packed (shapes in
+    TransformerConfig.projection_shapes)."""
+    attn_norm: np.ndarray
+    wq: Packed
+    wk: Packed
+    wv: Packed
+    wo: Packed
+    ffn_norm: np.ndarray
+    w_gate: Packed
+    w_up: Packed
+    w_down: Packed
+
+
+TRANSFORMER_PROJECTIONS = ("wq", "wk", "wv", "wo", "w_gate", "w_up", "w_down")
+
+
+@dataclass
+class TransformerWeights:
+    config: TransformerConfig
+    format: str
+    embedding: np.ndarray     # [vocab, d_model] float32
+    layers: list[TransformerLayerWeights]
+    norm_f: np.ndarray        # [d_model]
+    lm_head: Packed           # [vocab, d_model]; tied: the embedding packed in `format`
+
+    def projections(self):
+        """(name, Packed) of every packed matrix, in decode order."""
+        for i, lw in enumerate(self.layers):
+            for k in TRANSFORMER_PROJECTIONS:
+                yield f"layers.{i}.{k}", getattr(lw, k)
+        yield "lm_head", self.lm_head
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held: packed projections and lm_head (copy) + float arrays."""
+        n = self.embedding.nbytes + self.norm_f.nbytes + sum(p.nbytes for _, p in self.projections())
+        return n + sum(lw.attn_norm.nbytes + lw.ffn_norm.nbytes for lw in self.layers)
+
+    def validate(self) -> None:
+        c = self.config
+        _check_f32("embedding", self.embedding, (c.vocab, c.d_model))
+        _check_f32("norm_f", self.norm_f, (c.d_model,))
+        if len(self.layers) != c.n_layers:
+            raise BmbenchError(f"{c.name}: {len(self.layers)} layers, config says {c.n_layers}")
+        shapes = dict(c.projection_shapes(), lm_head=(c.vocab, c.d_model))
+        for i, lw in enumerate(self.layers):
+            _check_f32(f"layers.{i}.attn_norm", lw.attn_norm, (c.d_model,))
+            _check_f32(f"layers.{i}.ffn_norm", lw.ffn_norm, (c.d_model,))
+        for name, p in self.projections():
+            want = shapes[name.rsplit(".", 1)[-1]]
+            if p.format != self.format or (p.rows, p.cols) != want:
+                raise BmbenchError(f"{c.name}: {name} is {p.format} {p.rows}x{p.cols}, "
+                                   f"expected {self.format} {want[0]}x{want[1]}")
+
+
+def synthetic_transformer_weights(c: TransformerConfig, format: str, seed: int = 0) -> TransformerWeights:
+    """Seeded synthetic transformer weights: projections from the format's `synthetic` (Gaussian of
+    std 1/sqrt(cols) before quantisation, or ternary codes), norms ~ 1 + 0.1 N(0, 1), embedding
+    N(0, 1); a tied lm_head is the embedding quantised into the format."""
+    fmt = formats.get(format)
+    norm = lambda layer, name: _f32(1.0 + 0.1 * _rng(c, seed, layer, name).standard_normal(c.d_model))  # noqa: E731
+    layers = []
+    for i in range(c.n_layers):
+        packed = {k: fmt.synthetic(_rng(c, seed, i, k), r, col) for k, (r, col) in c.projection_shapes().items()}
+        layers.append(TransformerLayerWeights(attn_norm=norm(i, "attn_norm"), ffn_norm=norm(i, "ffn_norm"),
+                                              **packed))
+    emb = synthetic_embedding(c, seed)
+    lm_head = (fmt.quantise(emb) if c.tie_embeddings
+               else fmt.synthetic(_rng(c, seed, -1, "lm_head"), c.vocab, c.d_model))
+    w = TransformerWeights(config=c, format=fmt.name, embedding=emb, layers=layers,
+                           norm_f=norm(-1, "norm_f"), lm_head=lm_head)
     w.validate()
     return w

@@ -1,26 +1,4 @@
 /* NEON flavour of the ssm family (native on aarch64, SIMDe on x86): the vector API, then the shared
  * bodies. */
-#include "neon_compat.h"
-
-#include <stdint.h>
-
-typedef float32x4_t VF;
-#define VL 4
-#define V_LOAD(p) vld1q_f32(p)
-#define V_STORE(p, v) vst1q_f32(p, v)
-#define V_LOAD_H(p) vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)))
-#define V_STORE_H(p, v) vst1_u16(p, vreinterpret_u16_f16(vcvt_f16_f32(v)))
-#define V_SET1(f) vdupq_n_f32(f)
-#define V_ADD(a, b) vaddq_f32(a, b)
-#define V_SUB(a, b) vsubq_f32(a, b)
-#define V_MUL(a, b) vmulq_f32(a, b)
-#define V_DIV(a, b) vdivq_f32(a, b)
-#define V_MIN(a, b) vminq_f32(a, b)
-#define V_MAX(a, b) vmaxq_f32(a, b)
-#define V_FMA(a, b, c) vfmaq_f32(c, a, b)
-#define V_ROUND(v) vrndnq_f32(v)
-#define V_POW2I(v) vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(v), vdupq_n_s32(127)), 23))
-#define V_HSUM(v) vaddvq_f32(v)
-
-#define BMK_ISA neon
+#include "neon_vec.h"
 #include "../ssm_simd.h"

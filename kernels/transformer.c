@@ -1,0 +1,313 @@
+/* transformer.c: the decode engine of the transformer baseline (see transformer.h).  Glue only:
+ * every operation is a kernel from the formats table (prep + bmk_gemv), the attn table (attention,
+ * SwiGLU) or the ssm table (RMSNorm), in the one flavour the model was created with; RoPE and the
+ * KV cache writes are plain C (a few thousand values per token). */
+#include "transformer.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "attn_common.h"
+#include "synth.h"
+
+/* Attention is split across threads only from this many cached values per layer up (fork/join
+ * costs more than a few thousand multiply-adds). */
+#define BMK_ATTN_PAR_MIN (1 << 14)
+
+struct bmk_tf {
+    bmk_tf_desc d;              /* the caller's description; d.layers points at `layers` */
+    bmk_tf_layer_desc *layers;  /* own copy */
+    int64_t q_dim, kv_dim, pos;
+    size_t row_bytes, head_bytes, layer_bytes; /* one position of one KV head; one KV head; one layer's K */
+    uint8_t *K, *V;             /* per layer [n_kv_heads, max_context] rows */
+    float *h, *u, *q, *k, *v, *att, *tmp, *gate, *up, *scores, *logits, *cos, *sin;
+    void *act;                  /* prepared activations, the largest any projection needs */
+};
+
+static void *alloc_zeroed(size_t bytes)
+{
+    bytes = (bytes + 63) / 64 * 64;
+    if (bytes == 0) bytes = 64;
+    void *p = aligned_alloc(64, bytes);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
+
+static const char *check_linear(const bmk_linear *p, int64_t rows, int64_t cols, int flavour)
+{
+    if (p->format < 0 || p->format >= bmk_n_formats) return "unknown weight format";
+    if (bmk_formats[p->format].gemv[flavour] == NULL) return "format has no GEMV kernel in this flavour";
+    if (p->w.data == NULL) return "projection without data";
+    if (p->w.rows != rows || p->w.cols != cols) return "projection shape does not match the config";
+    return NULL;
+}
+
+static const char *validate(const bmk_tf_desc *d)
+{
+    if (d->n_layers < 1 || d->d_model < 1 || d->n_heads < 1 || d->n_kv_heads < 1 || d->head_dim < 1 ||
+        d->d_ff < 1 || d->vocab < 1 || d->max_context < 1)
+        return "config sizes must be positive";
+    if (d->n_heads % d->n_kv_heads) return "n_heads must be a multiple of n_kv_heads";
+    if (d->head_dim % 2) return "head_dim must be even (RoPE rotates pairs)";
+    if (d->kv_type < 0 || d->kv_type >= BMK_N_KV_TYPES) return "unknown KV cache type";
+    if (bmk_kv_row_bytes(d->kv_type, d->head_dim) == 0) return "q8_0 KV cache needs head_dim a multiple of 32";
+    if (d->flavour < 0 || d->flavour >= BMK_N_FLAVOURS || !bmk_flavour_runnable(d->flavour))
+        return "kernel flavour not runnable on this CPU";
+    if (!d->embedding || !d->norm_f || !d->layers || !d->rope_inv_freq)
+        return "missing embedding, norm_f, rope_inv_freq or layers";
+    const char *e = check_linear(&d->lm_head, d->vocab, d->d_model, d->flavour);
+    if (e) return e;
+    const int64_t qd = d->n_heads * d->head_dim, kvd = d->n_kv_heads * d->head_dim;
+    for (int64_t l = 0; l < d->n_layers; l++) {
+        const bmk_tf_layer_desc *L = &d->layers[l];
+        if (!L->attn_norm || !L->ffn_norm) return "missing layer norm";
+        if ((e = check_linear(&L->wq, qd, d->d_model, d->flavour)) ||
+            (e = check_linear(&L->wk, kvd, d->d_model, d->flavour)) ||
+            (e = check_linear(&L->wv, kvd, d->d_model, d->flavour)) ||
+            (e = check_linear(&L->wo, d->d_model, qd, d->flavour)) ||
+            (e = check_linear(&L->w_gate, d->d_ff, d->d_model, d->flavour)) ||
+            (e = check_linear(&L->w_up, d->d_ff, d->d_model, d->flavour)) ||
+            (e = check_linear(&L->w_down, d->d_model, d->d_ff, d->flavour)))
+            return e;
+    }
+    return NULL;
+}
+
+bmk_tf *bmk_tf_create(const bmk_tf_desc *desc, const char **err)
+{
+    const char *e = validate(desc);
+    if (e) {
+        if (err) *err = e;
+        return NULL;
+    }
+    bmk_tf *m = calloc(1, sizeof *m);
+    if (!m) goto oom;
+    m->d = *desc;
+    const bmk_tf_desc *d = &m->d;
+    const int64_t L = d->n_layers, hd = d->head_dim;
+    m->q_dim = d->n_heads * hd;
+    m->kv_dim = d->n_kv_heads * hd;
+    m->row_bytes = bmk_kv_row_bytes(d->kv_type, hd);
+    m->head_bytes = (size_t)d->max_context * m->row_bytes;
+    m->layer_bytes = (size_t)d->n_kv_heads * m->head_bytes;
+
+    size_t act = 0; /* the largest activation buffer any projection's format needs */
+    for (int64_t l = 0; l <= L; l++) {
+        const bmk_tf_layer_desc *Ld = &desc->layers[l < L ? l : 0];
+        const bmk_linear *lin[8] = {&Ld->wq, &Ld->wk, &Ld->wv, &Ld->wo, &Ld->w_gate, &Ld->w_up, &Ld->w_down,
+                                    &d->lm_head};
+        for (int i = 0; i < 8; i++) {
+            const size_t b = bmk_formats[lin[i]->format].act_bytes(lin[i]->w.cols);
+            if (b > act) act = b;
+        }
+    }
+    const int64_t wide = d->d_model > m->q_dim ? d->d_model : m->q_dim;
+    m->layers = malloc((size_t)L * sizeof *m->layers);
+    m->K = alloc_zeroed((size_t)L * m->layer_bytes);
+    m->V = alloc_zeroed((size_t)L * m->layer_bytes);
+    m->h = alloc_zeroed((size_t)d->d_model * 4);
+    m->u = alloc_zeroed((size_t)d->d_model * 4);
+    m->tmp = alloc_zeroed((size_t)wide * 4);
+    m->q = alloc_zeroed((size_t)m->q_dim * 4);
+    m->k = alloc_zeroed((size_t)m->kv_dim * 4);
+    m->v = alloc_zeroed((size_t)m->kv_dim * 4);
+    m->att = alloc_zeroed((size_t)m->q_dim * 4);
+    m->gate = alloc_zeroed((size_t)d->d_ff * 4);
+    m->up = alloc_zeroed((size_t)d->d_ff * 4);
+    m->scores = alloc_zeroed((size_t)(d->n_heads * d->max_context) * 4);
+    m->logits = alloc_zeroed((size_t)d->vocab * 4);
+    m->cos = alloc_zeroed((size_t)hd / 2 * 4);
+    m->sin = alloc_zeroed((size_t)hd / 2 * 4);
+    m->act = alloc_zeroed(act);
+    if (!m->layers || !m->K || !m->V || !m->h || !m->u || !m->tmp || !m->q || !m->k || !m->v || !m->att ||
+        !m->gate || !m->up || !m->scores || !m->logits || !m->cos || !m->sin || !m->act)
+        goto oom;
+    memcpy(m->layers, desc->layers, (size_t)L * sizeof *m->layers);
+    m->d.layers = m->layers;
+    return m;
+oom:
+    bmk_tf_free(m);
+    if (err) *err = "out of memory (KV cache of max_context positions, or scratch)";
+    return NULL;
+}
+
+void bmk_tf_free(bmk_tf *m)
+{
+    if (!m) return;
+    void *ps[] = {m->layers, m->K, m->V, m->h, m->u, m->tmp, m->q, m->k, m->v, m->att, m->gate, m->up,
+                  m->scores, m->logits, m->cos, m->sin, m->act};
+    for (size_t i = 0; i < sizeof ps / sizeof *ps; i++) free(ps[i]);
+    free(m);
+}
+
+/* The cache rows past the position are never read: resetting is moving the position. */
+void bmk_tf_reset(bmk_tf *m) { m->pos = 0; }
+int64_t bmk_tf_position(const bmk_tf *m) { return m->pos; }
+const float *bmk_tf_logits(const bmk_tf *m) { return m->logits; }
+
+size_t bmk_tf_kv_bytes_per_position(const bmk_tf *m)
+{
+    return 2 * (size_t)m->d.n_layers * (size_t)m->d.n_kv_heads * m->row_bytes;
+}
+
+size_t bmk_tf_kv_bytes_allocated(const bmk_tf *m) { return 2 * (size_t)m->d.n_layers * m->layer_bytes; }
+
+static uint8_t *kv_row(const bmk_tf *m, uint8_t *base, int64_t l, int64_t kvh, int64_t pos)
+{
+    return base + (size_t)l * m->layer_bytes + (size_t)kvh * m->head_bytes + (size_t)pos * m->row_bytes;
+}
+
+/* y_i = W_i x for projections that read the same input: prepared once when they share a format. */
+static void linears(bmk_tf *m, const float *x, int n, const bmk_linear *const *p, float *const *y)
+{
+    int prepared = -1;
+    for (int i = 0; i < n; i++) {
+        if (p[i]->format != prepared) {
+            bmk_formats[p[i]->format].prep(x, p[i]->w.cols, m->act);
+            prepared = p[i]->format;
+        }
+        bmk_gemv(p[i]->format, m->d.flavour, &p[i]->w, m->act, y[i], m->d.threads);
+    }
+}
+
+/* rotate-half RoPE of n_heads heads of head_dim at the angles in m->cos / m->sin */
+static void rope(const bmk_tf *m, float *x, int64_t n_heads)
+{
+    const int64_t hd = m->d.head_dim, half = hd / 2;
+    for (int64_t h = 0; h < n_heads; h++) {
+        float *v = x + h * hd;
+        for (int64_t i = 0; i < half; i++) {
+            const float a = v[i], b = v[i + half], c = m->cos[i], s = m->sin[i];
+            v[i] = a * c - b * s;
+            v[i + half] = b * c + a * s;
+        }
+    }
+}
+
+static void layer_step(bmk_tf *m, int64_t l)
+{
+    const bmk_tf_desc *d = &m->d;
+    const bmk_tf_layer_desc *L = &m->layers[l];
+    const int fl = d->flavour;
+    const int64_t hd = d->head_dim, n = m->pos + 1;
+
+    bmk_ssm.rmsnorm[fl](m->h, L->attn_norm, m->u, d->d_model, d->eps);
+    const bmk_linear *qkv[3] = {&L->wq, &L->wk, &L->wv};
+    float *const qkv_out[3] = {m->q, m->k, m->v};
+    linears(m, m->u, 3, qkv, qkv_out);
+    rope(m, m->q, d->n_heads);
+    rope(m, m->k, d->n_kv_heads);
+    for (int64_t k = 0; k < d->n_kv_heads; k++) {
+        bmk_kv_store_row(kv_row(m, m->K, l, k, m->pos), m->k + k * hd, hd, d->kv_type);
+        bmk_kv_store_row(kv_row(m, m->V, l, k, m->pos), m->v + k * hd, hd, d->kv_type);
+    }
+    const bmk_attn_args a = {
+        .n_heads = d->n_heads, .n_kv_heads = d->n_kv_heads, .head_dim = hd, .n = n,
+        .stride = d->max_context, .scale = (float)(1.0 / sqrt((double)hd)), .q = m->q,
+        .K = kv_row(m, m->K, l, 0, 0), .V = kv_row(m, m->V, l, 0, 0), .scores = m->scores, .out = m->att,
+    };
+    const int attn_threads = n * m->kv_dim >= BMK_ATTN_PAR_MIN ? d->threads : 1;
+    bmk_attn(fl, d->kv_type, &a, attn_threads);
+    const bmk_linear *o[1] = {&L->wo};
+    float *const o_out[1] = {m->tmp};
+    linears(m, m->att, 1, o, o_out);
+    for (int64_t i = 0; i < d->d_model; i++) m->h[i] += m->tmp[i];
+
+    bmk_ssm.rmsnorm[fl](m->h, L->ffn_norm, m->u, d->d_model, d->eps);
+    const bmk_linear *gu[2] = {&L->w_gate, &L->w_up};
+    float *const gu_out[2] = {m->gate, m->up};
+    linears(m, m->u, 2, gu, gu_out);
+    bmk_attn_kernels.swiglu[fl](m->gate, m->up, m->gate, d->d_ff);
+    const bmk_linear *dn[1] = {&L->w_down};
+    float *const dn_out[1] = {m->tmp};
+    linears(m, m->gate, 1, dn, dn_out);
+    for (int64_t i = 0; i < d->d_model; i++) m->h[i] += m->tmp[i];
+}
+
+static int32_t argmax(const float *v, int64_t n)
+{
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (v[i] > v[best]) best = i;
+    return (int32_t)best;
+}
+
+int32_t bmk_tf_step(bmk_tf *m, int32_t token, int want_logits)
+{
+    const bmk_tf_desc *d = &m->d;
+    if (token < 0 || token >= d->vocab) return -2;
+    if (m->pos >= d->max_context) return -3;
+    for (int64_t i = 0; i < d->head_dim / 2; i++) {
+        const double angle = (double)m->pos * (double)d->rope_inv_freq[i];
+        m->cos[i] = (float)cos(angle);
+        m->sin[i] = (float)sin(angle);
+    }
+    memcpy(m->h, d->embedding + (int64_t)token * d->d_model, (size_t)d->d_model * 4);
+    for (int64_t l = 0; l < d->n_layers; l++) layer_step(m, l);
+    m->pos++;
+    if (!want_logits) return -1;
+    bmk_ssm.rmsnorm[d->flavour](m->h, d->norm_f, m->u, d->d_model, d->eps);
+    const bmk_linear *lm[1] = {&d->lm_head};
+    float *const lm_out[1] = {m->logits};
+    linears(m, m->u, 1, lm, lm_out);
+    return argmax(m->logits, d->vocab);
+}
+
+static int32_t tf_step(void *m, int32_t token, int want_logits)
+{
+    return bmk_tf_step((bmk_tf *)m, token, want_logits);
+}
+
+int64_t bmk_tf_decode(bmk_tf *m, const int32_t *prompt, int64_t n_prompt, int64_t n_new, int32_t *out_tokens,
+                      int64_t *t_ns)
+{
+    if (n_prompt >= 1 && n_new >= 1 && m->pos + n_prompt + n_new - 1 > m->d.max_context) return -3;
+    return bmk_decode_greedy(m, tf_step, m->d.vocab, prompt, n_prompt, n_new, out_tokens, t_ns);
+}
+
+int bmk_tf_fill_context(bmk_tf *m, int64_t n, uint64_t seed)
+{
+    const bmk_tf_desc *d = &m->d;
+    if (n < 0 || n > d->max_context) return -1;
+    const int64_t hd = d->head_dim, rows = d->n_layers * d->n_kv_heads * n;
+    const int threads = d->threads > 0 ? d->threads : bmk_default_threads();
+    float *buf = malloc((size_t)(threads * hd) * sizeof *buf);
+    if (!buf) return -2;
+    /* every (layer, KV head, position) row from its own stream: any split gives the same bytes */
+#pragma omp parallel num_threads(threads)
+    {
+#ifdef _OPENMP
+        float *x = buf + omp_get_thread_num() * hd;
+#else
+        float *x = buf;
+#endif
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; r++) {
+            const int64_t l = r / (d->n_kv_heads * n), k = r / n % d->n_kv_heads, t = r % n;
+            for (int which = 0; which < 2; which++) {
+                uint64_t s = bmk_synth_stream(seed, 3 + (uint64_t)which, (uint64_t)(l * d->n_kv_heads + k),
+                                              (uint64_t)t);
+                for (int64_t i = 0; i < hd; i++) x[i] = bmk_synth_normal(&s);
+                bmk_kv_store_row(kv_row(m, which ? m->V : m->K, l, k, t), x, hd, d->kv_type);
+            }
+        }
+    }
+    free(buf);
+    m->pos = n;
+    return 0;
+}
+
+void bmk_tf_kv_read(const bmk_tf *m, int64_t layer, int which, float *out)
+{
+    const bmk_tf_desc *d = &m->d;
+    const int q8 = d->kv_type == BMK_KV_Q8_0;
+    for (int64_t k = 0; k < d->n_kv_heads; k++)
+        for (int64_t t = 0; t < m->pos; t++) {
+            const uint8_t *row = kv_row(m, which ? m->V : m->K, layer, k, t);
+            for (int64_t i = 0; i < d->head_dim; i++) out[(k * m->pos + t) * d->head_dim + i] = bmk_kv_get(row, i, q8);
+        }
+}
