@@ -16,6 +16,10 @@ from dataclasses import asdict, dataclass
 
 from .hosts import HostProfile
 
+METHOD = ("tok/s_H = min(BW_H / bytes per token x bandwidth efficiency measured here, compute roof "
+          "= cores_H x GHz_H / (cycles per weight measured here x SIMD width ratio)); BW_H = the "
+          "profile's published read bandwidth, else 0.7 x its theoretical DRAM peak")
+
 # Assumption used only when a profile has no published measured read bandwidth: the fraction of the
 # theoretical DRAM peak that a STREAM-like read reaches on desktop/SBC memory systems.
 SUSTAINED_FRACTION = 0.7

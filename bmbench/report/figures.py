@@ -10,6 +10,8 @@ Provenance is drawn the same way everywhere:
 """
 from __future__ import annotations
 
+import textwrap
+
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
@@ -21,6 +23,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
+from .. import roofline
 from ..compare import Comparison, compare_metric
 from ..results import CaseResult, RunResult
 from .data import (BASELINES, MIB, Published, decode_bound, decode_label, energy_of, is_ternary,
@@ -95,6 +98,8 @@ def footnotes(fig: Figure, lines: list[str], fontsize: float = 8) -> None:
     """Notes under the axes (sources of published figures, methods), with room reserved for them."""
     if not lines:
         return
+    width = int(fig.get_size_inches()[0] * 72 / (fontsize * 0.55))  # characters that fit a line
+    lines = [w for ln in lines for w in (textwrap.wrap(ln, width, subsequent_indent="    ") or [""])]
     h_in = fig.get_size_inches()[1]
     frac = min(0.45, (len(lines) * fontsize * 1.45 + 8) / 72 / h_in)
     fig.get_layout_engine().set(rect=(0, frac, 1, 1 - frac))
@@ -518,8 +523,9 @@ def fig_projections(run: RunResult, published: list[Published] = (), **_) -> Fig
         handles.append(Line2D([], [], ls="", marker="*", ms=14, mfc=PUBLISHED_STYLE["c"], mec="black",
                               label="published elsewhere [n] (other machines and methods)"))
     _legend(ax, handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7.5)
-    if methods:
-        notes.insert(0, "Projection method: " + "; ".join(methods))
+    if methods:  # one statement of the model; each projection's own figures are in the tables
+        notes.insert(0, f"Projection method (bmbench.roofline): {roofline.METHOD}. Per case and host "
+                        "details: the projections table.")
     footnotes(fig, notes, fontsize=7.5)
     return fig
 
