@@ -11,8 +11,8 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 export DEBIAN_FRONTEND=noninteractive
 t0=$(date +%s)
 
-mirror=$(grep -h -m1 -E '^(URIs:|deb )' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
-         | head -1 | awk '{print $2}')
+mirror=$( { grep -h -E '^(URIs:|deb )' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
+           || true; } | head -1 | awk '{print $2}')
 [ -n "$mirror" ] || { echo "arm64-check: no Debian mirror found in this host's apt sources" >&2; exit 2; }
 
 apt-get update -qq
