@@ -38,7 +38,7 @@ def per_weight(fmt: str, rows: int, cols: int, flavour: str, calls: int = 2) -> 
         env = dict(os.environ, OMP_NUM_THREADS="1")
         p = subprocess.run([exe, "--tool=callgrind", f"--callgrind-out-file={out}",
                             "--toggle-collect=bmk_gemv_loop", sys.executable, "-c", script],
-                           capture_output=True, text=True, env=env, timeout=600)
+                           capture_output=True, text=True, env=env, timeout=600, cwd=d)
         if p.returncode != 0 or not os.path.exists(out):
             tail = (p.stderr.strip().splitlines() or ["no output"])[-1]
             raise Unavailable(f"callgrind failed: {tail}")

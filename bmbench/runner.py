@@ -66,8 +66,9 @@ def run_case_in_worker(spec: dict, timeout_s: float) -> CaseResult:
         spec_path, out_path = Path(tmp, "spec.json"), Path(tmp, "out.json")
         spec_path.write_text(json.dumps(spec))
         try:
+            # cwd outside any source checkout: `-m` must import the installed bmbench
             proc = subprocess.run([sys.executable, "-m", "bmbench.worker", str(spec_path), str(out_path)],
-                                  capture_output=True, text=True, timeout=timeout_s)
+                                  capture_output=True, text=True, timeout=timeout_s, cwd=tmp)
             err = proc.stderr.strip().splitlines()
             if proc.returncode != 0 or not out_path.exists():
                 why = err[-1] if err else f"worker exited with status {proc.returncode}"

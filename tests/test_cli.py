@@ -3,17 +3,21 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
 from bmbench import results
+
+# subprocesses run outside the checkout, so `-m`/`-c` import the installed bmbench
+OUTSIDE = tempfile.gettempdir()
 
 
 def bmbench(*args, env=None, cwd=None):
     e = dict(os.environ)
     e.update(env or {})
     return subprocess.run([sys.executable, "-m", "bmbench.cli", *args], capture_output=True, text=True,
-                          env=e, cwd=cwd, timeout=300)
+                          env=e, cwd=cwd or OUTSIDE, timeout=300)
 
 
 def assert_clean_error(p, fragment):

@@ -4,6 +4,7 @@ that context, the memory guard), and the context / decode-transformer suites end
 models."""
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -15,6 +16,9 @@ from bmbench.models import account, cache, get_config, list_configs
 from bmbench.models.accounting import kv_bytes_per_position
 from bmbench.models.config import TransformerConfig
 from bmbench.suites import load_suite
+
+# subprocesses run outside the checkout, so `-m`/`-c` import the installed bmbench
+OUTSIDE = tempfile.gettempdir()
 
 
 # ------------------------------------------------------------------------------- config, accounting
@@ -71,7 +75,7 @@ def test_mamba_bytes_per_token_do_not_depend_on_the_context():
 
 def test_models_command_lists_the_transformer():
     p = subprocess.run([sys.executable, "-m", "bmbench.cli", "models", "--model", "llama-1b,bitmamba2-1b",
-                        "--format", "q4_0", "--context", "2048"], capture_output=True, text=True, timeout=120)
+                        "--format", "q4_0", "--context", "2048"], capture_output=True, text=True, timeout=120, cwd=OUTSIDE)
     assert p.returncode == 0, p.stderr
     assert "llama-1b" in p.stdout and "transformer" in p.stdout and "32 KiB per position" in p.stdout
     assert "tied" in p.stdout
@@ -171,7 +175,7 @@ def test_context_suite_end_to_end_on_tiny_models(tmp_path):
     p = subprocess.run([sys.executable, "-m", "bmbench.cli", "run", "--suite", "context", "--model",
                         "tiny-llama,tiny-mamba2", "--format", "f32", "--context", "16,64", "--tokens", "4",
                         "--threads", "1", "--no-report", "-o", str(out)], capture_output=True, text=True,
-                       timeout=300)
+                       timeout=300, cwd=OUTSIDE)
     assert p.returncode == 0, p.stderr
     run = results.load(out)
     assert len(run.cases) == 4 and all(c.status == "ok" for c in run.cases)

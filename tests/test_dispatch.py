@@ -1,17 +1,21 @@
 import os
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
 from bmbench import dispatch
 from bmbench.errors import BmbenchError
 
+# subprocesses run outside the checkout, so `-m`/`-c` import the installed bmbench
+OUTSIDE = tempfile.gettempdir()
+
 
 def _chosen_in_subprocess(value):
     env = dict(os.environ, BMBENCH_KERNELS=value)
     code = "from bmbench import dispatch; print(dispatch.chosen_flavour())"
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=OUTSIDE)
 
 
 def test_override_forces_scalar():
@@ -29,7 +33,7 @@ def test_unknown_override_is_a_clear_error():
     with pytest.raises(BmbenchError, match="unknown kernel flavour 'avx9'"):
         dispatch.resolve("avx9")
     p = subprocess.run([sys.executable, "-m", "bmbench.cli", "info"], capture_output=True, text=True,
-                       env=dict(os.environ, BMBENCH_KERNELS="avx9"))
+                       env=dict(os.environ, BMBENCH_KERNELS="avx9"), cwd=OUTSIDE)
     assert p.returncode == 2 and p.stderr.strip().count("\n") == 0 and "avx9" in p.stderr
 
 

@@ -3,6 +3,7 @@ reproduce on re-run passes, other hardware is not compared, bad input exits 2.""
 import dataclasses
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -10,6 +11,9 @@ from bmbench import results
 from bmbench.gate import run_gate
 from bmbench.results import Metric
 from bmbench.suites import load_suite
+
+# subprocesses run outside the checkout, so `-m`/`-c` import the installed bmbench
+OUTSIDE = tempfile.gettempdir()
 
 SUITE = """name: tgate
 kind: gemv
@@ -82,8 +86,8 @@ def test_repeatable_counts_use_the_threshold_alone():
 
 def test_bad_input_exits_2(tmp_path):
     p = subprocess.run([sys.executable, "-m", "bmbench.cli", "gate", "--baseline", str(tmp_path / "none.json")],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, cwd=OUTSIDE)
     assert p.returncode == 2 and "baseline not found" in p.stderr
     p = subprocess.run([sys.executable, "-m", "bmbench.cli", "compare", "a.json", "b.json", "--threshold", "x"],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, cwd=OUTSIDE)
     assert p.returncode == 2 and p.stderr.count("\n") == 1

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,9 @@ import pytest
 
 from bmbench import results
 from bmbench.results import CaseResult, Metric, RunResult
+
+# subprocesses run outside the checkout, so `-m`/`-c` import the installed bmbench
+OUTSIDE = tempfile.gettempdir()
 
 MIB = 2 ** 20
 ALL_FIGURES = ("bandwidth", "roofline", "decode", "memory", "projections", "energy", "latency",
@@ -340,7 +344,7 @@ def test_templates_ship_as_package_data():
 # ------------------------------------------------------------------------------------- the CLI
 def bmbench_cli(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "bmbench.cli", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=120)
+                          cwd=cwd or OUTSIDE, timeout=120)
 
 
 def test_cli_report(docs, tmp_path):
