@@ -31,11 +31,19 @@ for fs in proc sys dev; do mountpoint -q "$ROOT/$fs" || mount --bind "/$fs" "$RO
 trap 'for fs in dev sys proc; do umount -l "$ROOT/$fs" 2>/dev/null || true; done' EXIT
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
 
+# a host whose HTTPS goes through its own CA (PIP_CERT / SSL_CERT_FILE) lends that bundle to the root
+ca=${PIP_CERT:-${SSL_CERT_FILE:-}}
+pipenv=""
+if [ -n "$ca" ] && [ -f "$ca" ]; then
+  cp "$ca" "$ROOT/etc/ssl/certs/bmbench-host-ca.crt"
+  pipenv="PIP_CERT=/etc/ssl/certs/bmbench-host-ca.crt SSL_CERT_FILE=/etc/ssl/certs/bmbench-host-ca.crt"
+fi
+
 rm -rf "$ROOT/src" && mkdir -p "$ROOT/src"
 git -C "$SRC" archive HEAD | tar -x -C "$ROOT/src"
 echo "== build and install (native arm64 compiler, under qemu-user)"
-chroot "$ROOT" /bin/sh -c 'uname -m && python3 -m venv /venv && /venv/bin/pip install -q --upgrade pip \
-  && cd /src && /venv/bin/pip install -q .'
+chroot "$ROOT" /usr/bin/env $pipenv /bin/sh -c 'uname -m && python3 -m venv /venv \
+  && /venv/bin/pip install -q --upgrade pip && cd /src && /venv/bin/pip install -q .'
 echo "== bmbench info (arm64)"
 chroot "$ROOT" /bin/sh -c 'cd /tmp && /venv/bin/bmbench info'
 echo "== bmbench run --suite smoke (arm64)"
