@@ -372,16 +372,7 @@ def cmd_compare(args, out: Console) -> int:
     elif args.as_ == "json":
         sys.stdout.write(compare.to_json(rows))
     else:
-        t = Table(title=f"{args.new} vs {args.base} (ratio = new / base)")
-        for c in ("case", "metric", "base", "new", "unit", "ratio (95% CI)", "p", "change", "verdict"):
-            t.add_column(c)
-        for r in rows:
-            t.add_row(r.case_id, r.metric, f"{r.base:.4g}" if r.base is not None else "",
-                      f"{r.new:.4g}" if r.new is not None else "", r.unit,
-                      f"{r.ratio:.3g} ({r.low:.3g}-{r.high:.3g})" if r.ratio is not None else "",
-                      f"{r.p_value:.3g}" if r.p_value is not None else "",
-                      f"{r.change:+.1%}" if r.change is not None else "", r.verdict + (f" ({r.note})" if r.note else ""))
-        out.print(t)
+        out.print(compare.to_table(rows, f"{args.new} vs {args.base} (ratio = new / base)"))
     return 0
 
 

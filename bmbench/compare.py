@@ -113,5 +113,20 @@ def to_markdown(rows: list[Comparison]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def to_table(rows: list[Comparison], title: str, notes: dict | None = None):
+    """A rich table of comparisons; `notes` adds a word to chosen rows' verdicts (the gate's
+    "confirmed")."""
+    from rich.table import Table
+    t = Table(title=title)
+    for c in ("case", "metric", "base", "new", "unit", "ratio (95% CI)", "p", "change", "verdict"):
+        t.add_column(c)
+    for r in rows:
+        extra = (notes or {}).get((r.case_id, r.metric)) or (f"({r.note})" if r.note else "")
+        ci = f"{_f(r.ratio)} ({_f(r.low)}-{_f(r.high)})" if r.ratio is not None else ""
+        t.add_row(r.case_id, r.metric, _f(r.base), _f(r.new), r.unit, ci, _f(r.p_value, "{:.3g}"),
+                  _f(r.change, "{:+.1%}"), f"{r.verdict} {extra}".strip())
+    return t
+
+
 def to_json(rows: list[Comparison]) -> str:
     return json.dumps([asdict(r) for r in rows], indent=1) + "\n"

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from . import compare, results, runner
 from .errors import BmbenchError
@@ -23,22 +22,6 @@ def same_hardware(a: RunResult, b: RunResult) -> str | None:
         if a.host.get(key) != b.host.get(key):
             return f"{key} differs: {a.host.get(key)!r} (baseline) vs {b.host.get(key)!r}"
     return None
-
-
-def _table(rows: list[compare.Comparison], confirmed: set) -> Table:
-    t = Table(title="bmbench gate")
-    for c in ("case", "metric", "baseline", "new", "unit", "ratio (95% CI)", "p", "change", "verdict"):
-        t.add_column(c)
-    for r in rows:
-        verdict = r.verdict + (" (confirmed)" if (r.case_id, r.metric) in confirmed else
-                               " (not confirmed on re-run)" if r.verdict == "slower" else "")
-        ci = f"{r.ratio:.3g} ({r.low:.3g}-{r.high:.3g})" if r.ratio is not None else ""
-        t.add_row(r.case_id, r.metric, f"{r.base:.4g}" if r.base is not None else "",
-                  f"{r.new:.4g}" if r.new is not None else "", r.unit, ci,
-                  f"{r.p_value:.3g}" if r.p_value is not None else "",
-                  f"{r.change:+.1%}" if r.change is not None else "",
-                  f"[red]{verdict}[/]" if "confirmed)" in verdict and "not" not in verdict else verdict)
-    return t
 
 
 def run_gate(baseline_path: str | Path, suite: Suite | None = None, result_path: str | Path | None = None,
@@ -89,7 +72,9 @@ def run_gate(baseline_path: str | Path, suite: Suite | None = None, result_path:
                 break
         if still:
             confirmed.add((r.case_id, r.metric))
-    console.print(_table(rows, confirmed))
+    notes = {(r.case_id, r.metric): "(confirmed)" if (r.case_id, r.metric) in confirmed
+             else "(not confirmed on re-run)" for r in rows if r.verdict == "slower"}
+    console.print(compare.to_table(rows, "bmbench gate", notes))
     if markdown:
         head = (f"**bmbench gate: {'FAILED' if confirmed else 'passed'}** (threshold {threshold:.0%}, "
                 f"alpha {alpha}, {reruns} re-run(s) per suspect)\n\n")
