@@ -41,11 +41,13 @@ fi
 
 rm -rf "$ROOT/src" && mkdir -p "$ROOT/src"
 git -C "$SRC" archive HEAD | tar -x -C "$ROOT/src"
+# a clean environment: the host's CA variables (REQUESTS_CA_BUNDLE, ...) name files of the host
+inroot() { chroot "$ROOT" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root LANG=C.UTF-8 \
+  $pipenv /bin/sh -c "$1"; }
 echo "== build and install (native arm64 compiler, under qemu-user)"
-chroot "$ROOT" /usr/bin/env $pipenv /bin/sh -c 'uname -m && python3 -m venv /venv \
-  && /venv/bin/pip install -q --upgrade pip && cd /src && /venv/bin/pip install -q .'
+inroot 'uname -m && python3 -m venv /venv && /venv/bin/pip install -q --upgrade pip && cd /src && /venv/bin/pip install -q .'
 echo "== bmbench info (arm64)"
-chroot "$ROOT" /bin/sh -c 'cd /tmp && /venv/bin/bmbench info'
+inroot 'cd /tmp && /venv/bin/bmbench info'
 echo "== bmbench run --suite smoke (arm64)"
-chroot "$ROOT" /bin/sh -c 'cd /tmp && /venv/bin/bmbench run --suite smoke --no-report -o /tmp/smoke-arm64.json'
+inroot 'cd /tmp && /venv/bin/bmbench run --suite smoke --no-report -o /tmp/smoke-arm64.json'
 echo "== done in $(( $(date +%s) - t0 )) s"
