@@ -201,14 +201,6 @@ static void layer_step(bmk_model *m, int64_t l)
     for (int64_t i = 0; i < d->d_model; i++) m->h[i] += m->tmp[i];
 }
 
-static int32_t argmax(const float *v, int64_t n)
-{
-    int64_t best = 0;
-    for (int64_t i = 1; i < n; i++)
-        if (v[i] > v[best]) best = i;
-    return (int32_t)best;
-}
-
 int32_t bmk_model_step(bmk_model *m, int32_t token, int want_logits)
 {
     const bmk_model_desc *d = &m->d;
@@ -219,7 +211,7 @@ int32_t bmk_model_step(bmk_model *m, int32_t token, int want_logits)
     bmk_ssm.rmsnorm[d->flavour](m->h, d->norm_f, m->u, d->d_model, d->eps);
     if (d->lm_head_norm) bmk_ssm.rmsnorm[d->flavour](m->u, d->lm_head_norm, m->u, d->d_model, d->eps);
     linear(m, &d->lm_head, m->u, m->logits);
-    return argmax(m->logits, d->vocab);
+    return bmk_argmax(m->logits, d->vocab);
 }
 
 int64_t bmk_decode_greedy(void *model, bmk_step_fn step, int64_t vocab, const int32_t *prompt, int64_t n_prompt,

@@ -91,6 +91,15 @@ size_t bmk_model_state_bytes(const bmk_model *m);
  * conv state inputs ~ N(0, 1).  Seeded (synth.h); the decode cost does not depend on it. */
 void bmk_model_fill_state(bmk_model *m, uint64_t seed);
 
+/* Greedy choice shared by the decode engines: the first index of the largest logit. */
+static inline int32_t bmk_argmax(const float *v, int64_t n)
+{
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (v[i] > v[best]) best = i;
+    return (int32_t)best;
+}
+
 /* The greedy loop shared by the decode engines: `step(model, token, want_logits)` returns the argmax
  * (want_logits) or -1, -2 for a token outside the vocabulary, < -2 for a model-specific failure
  * (returned as is, the loop stops).  Timestamps and return value as bmk_model_decode. */

@@ -228,14 +228,6 @@ static void layer_step(bmk_tf *m, int64_t l)
     for (int64_t i = 0; i < d->d_model; i++) m->h[i] += m->tmp[i];
 }
 
-static int32_t argmax(const float *v, int64_t n)
-{
-    int64_t best = 0;
-    for (int64_t i = 1; i < n; i++)
-        if (v[i] > v[best]) best = i;
-    return (int32_t)best;
-}
-
 int32_t bmk_tf_step(bmk_tf *m, int32_t token, int want_logits)
 {
     const bmk_tf_desc *d = &m->d;
@@ -254,7 +246,7 @@ int32_t bmk_tf_step(bmk_tf *m, int32_t token, int want_logits)
     const bmk_linear *lm[1] = {&d->lm_head};
     float *const lm_out[1] = {m->logits};
     linears(m, m->u, 1, lm, lm_out);
-    return argmax(m->logits, d->vocab);
+    return bmk_argmax(m->logits, d->vocab);
 }
 
 static int32_t tf_step(void *m, int32_t token, int want_logits)
