@@ -52,7 +52,38 @@ def _f32(a) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32)
 
 
-class Engine:
+class _Greedy:
+    """What both C engines share: one step, the last logits, the greedy decode loop (all in C)."""
+
+    _c = None  # the Cython engine object
+
+    def step(self, token: int, logits: bool = True) -> int:
+        """One token through the model; returns the greedy next token (-1 when logits=False)."""
+        try:
+            return self._c.step(int(token), logits)
+        except ValueError as e:
+            raise BmbenchError(str(e)) from None
+
+    def logits(self) -> np.ndarray:
+        """A copy of the last step's logits (float32 [vocab])."""
+        return self._c.logits()
+
+    def decode(self, prompt: Sequence[int], n_new: int) -> DecodeRun:
+        """Run the prompt, then generate n_new tokens greedily; the state carries on from before
+        (call reset() first for a fresh sequence)."""
+        p = np.ascontiguousarray(prompt, dtype=np.int32).reshape(-1)
+        if len(p) < 1 or n_new < 1:
+            raise BmbenchError("decode needs at least one prompt token and one new token")
+        out = np.empty(n_new, dtype=np.int32)
+        t_ns = np.empty(len(p) + n_new, dtype=np.int64)
+        try:
+            self._c.decode(p, out, t_ns)
+        except ValueError as e:
+            raise BmbenchError(str(e)) from None
+        return DecodeRun(prompt=p, tokens=out, t_ns=t_ns)
+
+
+class Engine(_Greedy):
     """A model's weights bound to the C decode engine, with its own state."""
 
     def __init__(self, weights, threads: int = 1, flavour: str | None = None, state: str = "f32"):
@@ -103,33 +134,8 @@ class Engine:
         if n > 0:
             self._c.fill_state(int(seed))
 
-    def step(self, token: int, logits: bool = True) -> int:
-        """One token through the model; returns the greedy next token (-1 when logits=False)."""
-        try:
-            return self._c.step(int(token), logits)
-        except ValueError as e:
-            raise BmbenchError(str(e)) from None
 
-    def logits(self) -> np.ndarray:
-        """A copy of the last step's logits (float32 [vocab])."""
-        return self._c.logits()
-
-    def decode(self, prompt: Sequence[int], n_new: int) -> DecodeRun:
-        """Run the prompt, then generate n_new tokens greedily; the state carries on from before
-        (call reset() first for a fresh sequence)."""
-        p = np.ascontiguousarray(prompt, dtype=np.int32).reshape(-1)
-        if len(p) < 1 or n_new < 1:
-            raise BmbenchError("decode needs at least one prompt token and one new token")
-        out = np.empty(n_new, dtype=np.int32)
-        t_ns = np.empty(len(p) + n_new, dtype=np.int64)
-        try:
-            self._c.decode(p, out, t_ns)
-        except ValueError as e:
-            raise BmbenchError(str(e)) from None
-        return DecodeRun(prompt=p, tokens=out, t_ns=t_ns)
-
-
-class TransformerEngine:
+class TransformerEngine(_Greedy):
     """A transformer's weights bound to the C decode engine (kernels/transformer.h), with its own KV
     cache of max_context positions (fp16 or q8_0)."""
 
@@ -197,28 +203,6 @@ class TransformerEngine:
         K = np.stack([self._c.kv_read(i, 0) for i in range(self.weights.config.n_layers)])
         V = np.stack([self._c.kv_read(i, 1) for i in range(self.weights.config.n_layers)])
         return K, V
-
-    def step(self, token: int, logits: bool = True) -> int:
-        try:
-            return self._c.step(int(token), logits)
-        except ValueError as e:
-            raise BmbenchError(str(e)) from None
-
-    def logits(self) -> np.ndarray:
-        return self._c.logits()
-
-    def decode(self, prompt: Sequence[int], n_new: int) -> DecodeRun:
-        """Run the prompt from the current position, then generate n_new tokens greedily."""
-        p = np.ascontiguousarray(prompt, dtype=np.int32).reshape(-1)
-        if len(p) < 1 or n_new < 1:
-            raise BmbenchError("decode needs at least one prompt token and one new token")
-        out = np.empty(n_new, dtype=np.int32)
-        t_ns = np.empty(len(p) + n_new, dtype=np.int64)
-        try:
-            self._c.decode(p, out, t_ns)
-        except ValueError as e:
-            raise BmbenchError(str(e)) from None
-        return DecodeRun(prompt=p, tokens=out, t_ns=t_ns)
 
 
 def engine_for(weights, threads: int = 1, flavour: str | None = None, state: str = "f32",
