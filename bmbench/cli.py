@@ -177,16 +177,20 @@ def _overrides(args) -> dict:
     return ov
 
 
-def _validate_overrides(ov: dict) -> None:
+def _validate_overrides(ov: dict, gguf: bool = False) -> None:
+    """Axis values checked before anything runs; with a user's GGUF the model and format are the
+    file's own."""
     from . import dispatch, formats
+    from .llamacpp import GGUF_TYPES
     from .models.config import get_config
-    for m in ov.get("model", []):
+    for m in ov.get("model", []) if not gguf else []:
         get_config(m)
     for f in ov.get("flavour", []):
         if f not in ("all", "auto"):
             dispatch.resolve(f)
-    for f in ov.get("format", []):
-        formats.get(f)
+    for f in ov.get("format", []) if not gguf else []:
+        if f not in GGUF_TYPES:
+            formats.get(f)
     for k in ov.get("kernel", []):
         from .probe import KERNELS
         if k not in KERNELS:
@@ -213,6 +217,16 @@ def _params(args) -> dict:
         p["weights"] = str(Path(args.weights).resolve())
         if not args.model:
             args.model = cfg.name
+    if args.engine:
+        p["engine"] = args.engine
+    if args.gguf:
+        from .llamacpp import gguf_model
+        info = gguf_model.read_info(args.gguf)  # needs the extra; a broken file fails here, before any case
+        p["gguf"] = str(Path(args.gguf).resolve())
+        if p.setdefault("engine", "llamacpp") != "llamacpp":
+            raise BmbenchError("--gguf runs on the llama.cpp engine (drop --engine bmbench)")
+        args.model = args.model or Path(args.gguf).stem
+        args.format = args.format or info.weight_type
     if args.state:
         p["state"] = args.state
     if args.kv:
@@ -234,7 +248,11 @@ def cmd_run(args, out: Console) -> int:
     suite = load_suite(args.suite)
     params = _params(args)
     ov = _overrides(args)
-    _validate_overrides(ov)
+    _validate_overrides(ov, gguf=bool(args.gguf))
+    cases = suite.cases(ov, params)  # every case's params checked before anything runs
+    if any(c.params.get("engine") == "llamacpp" for c in cases):
+        from .llamacpp import require
+        require()
     return _run_and_report(suite, ov, args, out, params)
 
 
@@ -413,6 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--prompt-tokens", help="decode: prompt token ids, comma separated (e.g. 15496,11,314)")
     sp.add_argument("--print-tokens", action="store_true", help="decode: print the generated token ids")
     sp.add_argument("--weights", help="decode: a BitMamba-2 BIT2 checkpoint instead of synthetic weights")
+    sp.add_argument("--engine", choices=("bmbench", "llamacpp"),
+                    help="decode: the engine (default: the suite's; llamacpp needs the llamacpp extra)")
+    sp.add_argument("--gguf", help="decode: a GGUF model for the llama.cpp engine instead of a synthetic one")
     sp.add_argument("--state", choices=("f32", "f16"), help="decode: SSM state precision")
     sp.add_argument("--kv", choices=("f16", "q8_0"), help="decode: KV cache type (transformer models)")
     sp.add_argument("--context", help="decode: context length(s) filled (synthetically) before decoding, "

@@ -16,11 +16,15 @@ or killed."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from . import formats, hosts, roofline
 from .energy import EnergyMeter
+from .errors import BmbenchError
 from .results import CaseResult, Metric
 
 DEFAULT_PROMPT = (15496, 11, 314, 716, 257)  # GPT-2 BPE ids of a short English prompt
@@ -61,12 +65,19 @@ def _available_memory() -> int:
     return int(psutil.virtual_memory().available)
 
 
-def memory_estimate(acc_at_max) -> dict:
+def memory_estimate(weight_bytes: int, state_bytes: int) -> dict:
     """Bytes a decode case needs: weights + state (KV cache at its largest) + overhead."""
-    need = acc_at_max.weight_bytes + acc_at_max.state_bytes
+    need = weight_bytes + state_bytes
     overhead = MEMORY_OVERHEAD_BYTES + int(MEMORY_OVERHEAD_FRACTION * need)
-    return dict(weight_bytes=acc_at_max.weight_bytes, state_bytes=acc_at_max.state_bytes,
-                overhead_bytes=overhead, total_bytes=need + overhead)
+    return dict(weight_bytes=weight_bytes, state_bytes=state_bytes, overhead_bytes=overhead,
+                total_bytes=need + overhead)
+
+
+def _vocab(p: dict) -> int:
+    if p.get("gguf"):
+        from .llamacpp import gguf_model
+        return gguf_model.read_info(p["gguf"]).vocab
+    return _config_for(p).vocab
 
 
 def _config_for(p: dict):
@@ -77,41 +88,142 @@ def _config_for(p: dict):
     return config.get_config(p["model"])
 
 
-def run_case(spec: dict) -> CaseResult:
+def normalise_params(p: dict) -> dict:
+    """A decode case's final params: under the llama.cpp engine a bmbench format becomes its GGUF
+    counterpart (ternary-lut and ternary-mad -> tq2_0), options llama.cpp has no use for are refused;
+    a llama.cpp-only type under the bmbench engine is refused."""
+    from .llamacpp import GGUF_TYPES, gguf_type_for
+    fmt = p.get("format")
+    if p.get("engine", "bmbench") == "llamacpp":
+        if p.get("weights"):
+            raise BmbenchError("the llama.cpp engine reads GGUF models (--gguf), not BIT2 checkpoints (--weights)")
+        if p.get("state", "f32") != "f32":
+            raise BmbenchError("the llama.cpp engine keeps its recurrent state in f32 (drop --state f16)")
+        if p.get("kv", "f16") != "f16":
+            raise BmbenchError("the llama.cpp engine runs with its default f16 KV cache (drop --kv q8_0)")
+        return {**p, "format": gguf_type_for(fmt).name}
+    if fmt in GGUF_TYPES and fmt not in formats.FORMATS:
+        raise BmbenchError(f"format {fmt!r} is a llama.cpp type: run it with --engine llamacpp")
+    return p
+
+
+@dataclass
+class _Setup:
+    """What one engine hands the shared measurement: the engine object and its accounting."""
+    eng: object
+    model: str
+    family: str
+    vocab: int
+    origin: str
+    load_s: float
+    bytes_per_token: Callable[[int], dict]   # KV positions -> bytes per term
+    memory: dict
+    engine_info: dict
+    flavour: str
+    notes: list = field(default_factory=list)
+    config: object = None                    # the bmbench config (projections), None for a GGUF
+    method_note: str = ""
+
+
+def _skipped(spec: dict, p: dict, model: str, est: dict, avail: int, what: str) -> CaseResult:
+    gib = 1 << 30
+    return CaseResult(
+        case_id=spec["case_id"], suite=spec["suite"], kind="decode", status="skipped",
+        error=(f"not enough memory: needs ~{est['total_bytes'] / gib:.2f} GiB (weights "
+               f"{est['weight_bytes'] / gib:.2f} + {what} {est['state_bytes'] / gib:.2f} + overhead "
+               f"{est['overhead_bytes'] / gib:.2f}), {avail / gib:.2f} GiB available"),
+        model=model, format=p["format"], flavour=p["flavour"], threads=int(p["threads"]),
+        context=int(p.get("context", 0)), params=p, memory=dict(estimate=est, available_bytes=avail))
+
+
+def _setup_bmbench(p: dict, prompt_len: int, max_context: int, spec: dict):
+    from . import __version__
     from .engine import engine_for
     from .models.accounting import account
-    p = spec["params"]
-    threads, flavour, n_new = int(p["threads"]), p["flavour"], int(p.get("tokens", 128))
-    context, state, kv = int(p.get("context", 0)), p.get("state", "f32"), p.get("kv", "f16")
     cfg = _config_for(p)
-    # the default prompt folded into small test vocabularies; a user's prompt is taken as given
-    prompt = list(p.get("prompt_tokens") or (t % cfg.vocab for t in DEFAULT_PROMPT))
-    max_context = context + len(prompt) + n_new
     transformer = cfg.family == "transformer"
-
-    # memory guard, before any weight is built
-    est = memory_estimate(account(cfg, p["format"], state, context=max_context if transformer else 0,
-                                  kv_dtype=kv))
+    state, kv = p.get("state", "f32"), p.get("kv", "f16")
+    at_max = account(cfg, p["format"], state, context=max_context if transformer else 0, kv_dtype=kv)
+    est = memory_estimate(at_max.weight_bytes, at_max.state_bytes)
     avail = _available_memory()
-    if est["total_bytes"] > avail:
-        gib = 1 << 30
-        return CaseResult(
-            case_id=spec["case_id"], suite=spec["suite"], kind="decode", status="skipped",
-            error=(f"not enough memory: needs ~{est['total_bytes'] / gib:.2f} GiB (weights "
-                   f"{est['weight_bytes'] / gib:.2f} + {'KV cache' if transformer else 'state'} "
-                   f"{est['state_bytes'] / gib:.2f} + overhead {est['overhead_bytes'] / gib:.2f}), "
-                   f"{avail / gib:.2f} GiB available"),
-            model=cfg.name, format=p["format"], flavour=flavour, threads=threads, context=context, params=p,
-            memory=dict(estimate=est, available_bytes=avail))
-
+    if est["total_bytes"] > avail:  # memory guard, before any weight is built
+        return _skipped(spec, p, cfg.name, est, avail, "KV cache" if transformer else "state")
     t0 = time.perf_counter()
     w, origin = load_weights(p)
     load_s = time.perf_counter() - t0
-    eng = engine_for(w, threads=threads, flavour=flavour, state=state, kv=kv, max_context=max_context)
-    # the KV cache the timed tokens read: generated token i >= 1 attends to context + len(prompt) + i
-    # positions; bytes per token at their mean
-    kv_positions = context + len(prompt) + n_new / 2 if transformer else 0
-    acc = account(cfg, p["format"], state, context=round(kv_positions), kv_dtype=kv)
+    eng = engine_for(w, threads=int(p["threads"]), flavour=p["flavour"], state=state, kv=kv,
+                     max_context=max_context)
+
+    def bpt(positions: int) -> dict:
+        return account(cfg, p["format"], state, context=positions, kv_dtype=kv).bytes_per_token_breakdown()
+    a0 = account(cfg, p["format"], state, kv_dtype=kv)
+    memory = dict(weight_bytes=a0.weight_bytes, state_bytes=a0.state_bytes, engine_state_bytes=eng.state_bytes,
+                  weights_resident_bytes=w.nbytes, estimate=est, available_bytes=avail)
+    if transformer:
+        memory.update(kv_cache_bytes_allocated=eng.kv_bytes_allocated, kv_type=kv,
+                      kv_bytes_per_position=a0.kv_bytes_per_position)
+    return _Setup(eng=eng, model=cfg.name, family=cfg.family, vocab=cfg.vocab, origin=origin, load_s=load_s,
+                  bytes_per_token=bpt, memory=memory, engine_info=dict(name="bmbench", version=__version__),
+                  flavour=p["flavour"], notes=list(a0.notes), config=cfg)
+
+
+def _setup_llamacpp(p: dict, prompt_len: int, max_context: int, spec: dict):
+    from .llamacpp import gguf_model
+    from .llamacpp.engine import LlamaCppEngine, ggml_flavour, system_info
+    engine_info = system_info()
+    if p.get("gguf"):
+        path, origin = p["gguf"], f"GGUF file {p['gguf']}"
+        info = gguf_model.read_info(path)
+        model, family, vocab, cfg = p.get("model") or info.name or Path(path).stem, info.arch, info.vocab, None
+    else:
+        from .models import config
+        cfg = config.get_config(p["model"])
+        path = None
+        model, family, vocab = cfg.name, cfg.family, cfg.vocab
+    transformer = family in ("transformer", "llama")
+    if path is None:
+        # the memory guard from bmbench's accounting of the source weights (no file generated yet)
+        from .llamacpp import GGUF_TYPES
+        from .models.accounting import account
+        a = account(cfg, GGUF_TYPES[p["format"]].source, "f32", context=max_context if transformer else 0)
+        est = memory_estimate(a.weight_bytes, a.state_bytes)
+    else:
+        est = memory_estimate(Path(path).stat().st_size,
+                              info.state_bytes + info.kv_bytes_per_position * max_context)
+    avail = _available_memory()
+    if est["total_bytes"] > avail:
+        return _skipped(spec, p, model, est, avail, "KV cache" if transformer else "state")
+    t0 = time.perf_counter()
+    if path is None:
+        path, origin = gguf_model.synthetic_gguf(cfg, p["format"], int(p.get("seed", 0)))
+        info = gguf_model.read_info(path)
+    eng = LlamaCppEngine(path, threads=int(p["threads"]), n_ctx=max_context + 16)
+    load_s = time.perf_counter() - t0
+    memory = dict(weight_bytes=Path(path).stat().st_size, state_bytes=info.state_bytes, estimate=est,
+                  available_bytes=avail, gguf_tensor_bytes=sum(info.tensor_bytes.values()))
+    if transformer:
+        memory.update(kv_bytes_per_position=info.kv_bytes_per_position, kv_type="f16")
+    engine_info.update(model_file=str(path), arch=info.arch)
+    return _Setup(eng=eng, model=model, family=family, vocab=vocab, origin=origin, load_s=load_s,
+                  bytes_per_token=info.bytes_per_token, memory=memory, engine_info=engine_info,
+                  flavour=ggml_flavour(engine_info["cpu_features"]),
+                  method_note="; llama.cpp engine: one llama_decode per token from Python (ctypes) "
+                              "+ NumPy argmax, inside the timed step")
+
+
+def run_case(spec: dict) -> CaseResult:
+    p = spec["params"]
+    threads, n_new = int(p["threads"]), int(p.get("tokens", 128))
+    context = int(p.get("context", 0))
+    engine = p.get("engine", "bmbench")
+    # the default prompt folded into small test vocabularies; a user's prompt is taken as given
+    prompt = list(p.get("prompt_tokens") or (t % _vocab(p) for t in DEFAULT_PROMPT))
+    max_context = context + len(prompt) + n_new
+    s = (_setup_llamacpp if engine == "llamacpp" else _setup_bmbench)(p, len(prompt), max_context, spec)
+    if isinstance(s, CaseResult):
+        return s
+    eng = s.eng
+    transformer = s.family in ("transformer", "llama")
     seed = int(p.get("seed", 0))
 
     def start() -> float:
@@ -141,20 +253,23 @@ def run_case(spec: dict) -> CaseResult:
             if len(tok_s) >= spec["min_repetitions"] and time.perf_counter() > budget_end:
                 break
     lat = np.asarray(latencies)
+    per_token = "per-token latency over all repetitions" + s.method_note
     metrics = {
-        "tok_s": Metric.from_samples(tok_s, "tok/s"),
-        "latency_p50": Metric(value=float(np.percentile(lat, 50)), unit="ms", better="lower",
-                              method="per-token latency over all repetitions"),
-        "latency_p99": Metric(value=float(np.percentile(lat, 99)), unit="ms", better="lower",
-                              method="per-token latency over all repetitions"),
+        "tok_s": Metric.from_samples(tok_s, "tok/s", method=s.method_note.lstrip("; ") or None),
+        "latency_p50": Metric(value=float(np.percentile(lat, 50)), unit="ms", better="lower", method=per_token),
+        "latency_p99": Metric(value=float(np.percentile(lat, 99)), unit="ms", better="lower", method=per_token),
         "prefill_ms": Metric.from_samples(prefill_ms, "ms", better="lower",
                                           method=f"{len(prompt)} prompt tokens, token by token"
-                                          + (f", after a synthetic context of {context}" if context else "")),
+                                          + (f", after a context of {context}" if context else "")),
     }
-    bpt = acc.bytes_per_token
-    roof = dict(bytes_per_token=bpt, breakdown=acc.bytes_per_token_breakdown())
+    # the KV cache the timed tokens read: generated token i >= 1 attends to context + len(prompt) + i
+    # positions; bytes per token at their mean
+    kv_positions = context + len(prompt) + n_new / 2 if transformer else 0
+    breakdown = s.bytes_per_token(round(kv_positions))
+    bpt = sum(breakdown.values())
+    roof = dict(bytes_per_token=bpt, breakdown=breakdown)
     if transformer:
-        roof.update(kv_positions=kv_positions, kv_bytes_per_position=acc.kv_bytes_per_position,
+        roof.update(kv_positions=kv_positions, kv_bytes_per_position=s.memory.get("kv_bytes_per_position"),
                     kv_method="KV cache read per token at the mean positions attended by the timed tokens "
                               "(context + prompt + tokens / 2)")
     probe = (spec.get("probe") or {}).get("dram_read", {}).get(str(threads))
@@ -166,38 +281,37 @@ def run_case(spec: dict) -> CaseResult:
                                         method="roofline: DRAM read GB/s (probe, same run) / bytes per token")
         metrics["pct_of_bound"] = Metric.from_samples([100 * t / bound for t in tok_s], "%",
                                                       method="measured tok/s / roofline bound")
-        rows, cols = cfg.gemv_shape
-        cpw = cycles_per_weight_in_cache(p["format"], cols, rows, flavour)
-        roof["cycles_per_weight_in_cache"] = cpw
-        weights_per_token = cfg.gemv_weights_per_token()
-        profiles = hosts.load_profiles(p.get("hosts_file"))
-        targets = p.get("project_to") or list(profiles)
-        from .suites import all_threads
-        roof["projections"] = [roofline.project(
-            profiles[h], measured_tok_s=metrics["tok_s"].value, local_bound_tok_s=bound,
-            bytes_per_token=bpt, weights_per_token=weights_per_token, threads=threads,
-            all_threads_here=all_threads(), cycles_per_weight=cpw,
-            local_simd_bytes=roofline.SIMD_BYTES.get(flavour, 8)).as_dict() for h in targets]
+        if s.config is not None and engine == "bmbench":
+            roof.update(_projections(p, s.config, metrics["tok_s"].value, bound, bpt, threads))
     n_tokens = sum(len(r.tokens) for r in runs)
     if meter.joules is not None:
         energy = dict(j_per_token=meter.joules / n_tokens, provenance="measured", source=meter.source,
                       note="whole package/board energy over the timed repetitions incl. prefill"
-                      + (" and the synthetic context fill" if context else ""))
+                      + (" and the context fill" if context else ""))
     else:
         energy = dict(j_per_token=None, provenance="unavailable", reason=meter.reason,
                       note="no readable counter here; host projections carry estimated J/token")
     last = runs[-1]
-    memory = dict(weight_bytes=acc.weight_bytes, state_bytes=acc.state_bytes,
-                  engine_state_bytes=eng.state_bytes, weights_resident_bytes=w.nbytes, estimate=est,
-                  available_bytes=avail)
     extra = dict(tokens=last.tokens.tolist(), prompt_tokens=prompt, repetitions=len(tok_s),
-                 token_latencies_ms=(last.token_ns * 1e-6).tolist(), weights_load_s=load_s,
-                 weights_source=origin, family=cfg.family, notes=list(acc.notes))
-    if transformer:
-        memory.update(kv_cache_bytes_allocated=eng.kv_bytes_allocated, kv_type=kv)
+                 token_latencies_ms=(last.token_ns * 1e-6).tolist(), weights_load_s=s.load_s,
+                 weights_source=s.origin, family=s.family, notes=s.notes)
     if context:
         extra.update(context_fill=eng.context_fill, context_fill_seed=seed, context_fill_ms=fill_ms)
     return CaseResult(
-        case_id=spec["case_id"], suite=spec["suite"], kind="decode", model=cfg.name, format=p["format"],
-        flavour=flavour, threads=threads, context=context if context else len(prompt), params=p,
-        metrics=metrics, memory=memory, roofline=roof, energy=energy, extra=extra)
+        case_id=spec["case_id"], suite=spec["suite"], kind="decode", model=s.model, format=p["format"],
+        flavour=s.flavour, threads=threads, context=context if context else len(prompt), params=p,
+        metrics=metrics, memory=s.memory, roofline=roof, energy=energy, extra=extra, engine=s.engine_info)
+
+
+def _projections(p: dict, cfg, tok_s: float, bound: float, bpt: float, threads: int) -> dict:
+    """The compute side measured here and the projection of this case to every host profile."""
+    rows, cols = cfg.gemv_shape
+    cpw = cycles_per_weight_in_cache(p["format"], cols, rows, p["flavour"])
+    profiles = hosts.load_profiles(p.get("hosts_file"))
+    targets = p.get("project_to") or list(profiles)
+    from .suites import all_threads
+    return dict(cycles_per_weight_in_cache=cpw, projections=[roofline.project(
+        profiles[h], measured_tok_s=tok_s, local_bound_tok_s=bound, bytes_per_token=bpt,
+        weights_per_token=cfg.gemv_weights_per_token(), threads=threads, all_threads_here=all_threads(),
+        cycles_per_weight=cpw, local_simd_bytes=roofline.SIMD_BYTES.get(p["flavour"], 8)).as_dict()
+        for h in targets])

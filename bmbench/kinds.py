@@ -13,13 +13,27 @@ class Kind:
     params: dict[str, object]            # key -> validator spec (see suites._check_value)
     headline: tuple[str, ...] = ()       # metric name prefixes shown in summary tables
     defaults: dict[str, object] = field(default_factory=dict)
+    # "module:function" mapping one expanded case's params to their final form (or raising
+    # BmbenchError), before the case id is made; None: the params are final
+    normalise: str | None = None
+    # params that join the case id (first) whenever they differ from their default, even outside
+    # the matrix: a case on another engine is another case
+    id_params: tuple[str, ...] = ()
 
     def run(self, spec: dict):
-        module, func = self.runner.split(":")
-        return getattr(importlib.import_module(module), func)(spec)
+        return _resolve(self.runner)(spec)
+
+    def finish_params(self, p: dict) -> dict:
+        return _resolve(self.normalise)(p) if self.normalise else p
 
 
-# validator specs: a type, a tuple of allowed strings, "flavour", "threads", "format", "model"
+def _resolve(ref: str):
+    module, func = ref.split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+# validator specs: a type, a tuple of allowed strings, "flavour", "threads", "format", "model",
+# "decode_format" (a bmbench format or a llama.cpp GGUF type)
 KINDS: dict[str, Kind] = {
     "probe": Kind(
         name="probe", runner="bmbench.probe_case:run_case",
@@ -36,12 +50,13 @@ KINDS: dict[str, Kind] = {
         defaults={"format": "f32", "flavour": "auto", "threads": 1, "regime": "cache"}),
     "decode": Kind(
         name="decode", runner="bmbench.decode_case:run_case",
-        params={"model": "model", "format": "format", "flavour": "flavour", "threads": "threads",
+        params={"model": "model", "format": "decode_format", "flavour": "flavour", "threads": "threads",
                 "tokens": int, "prompt_tokens": list, "weights": str, "seed": int,
                 "state": ("f32", "f16"), "kv": ("f16", "q8_0"), "context": int, "project_to": list,
-                "hosts_file": str},
+                "hosts_file": str, "engine": ("bmbench", "llamacpp"), "gguf": str},
         headline=("tok_s", "latency_p50", "latency_p99", "prefill_ms", "bound_tok_s", "pct_of_bound"),
-        defaults={"flavour": "auto", "threads": 1, "tokens": 128, "state": "f32"}),
+        defaults={"flavour": "auto", "threads": 1, "tokens": 128, "state": "f32", "engine": "bmbench"},
+        normalise="bmbench.decode_case:normalise_params", id_params=("engine",)),
 }
 
 

@@ -12,7 +12,7 @@ from rich.table import Table
 from .kinds import KINDS
 from .results import RunResult, to_dict
 
-COLUMNS = ("case_id", "status", "model", "format", "flavour", "threads", "metric", "value", "low",
+COLUMNS = ("case_id", "status", "engine", "model", "format", "flavour", "threads", "metric", "value", "low",
            "high", "unit", "cv", "n", "provenance")
 
 
@@ -27,7 +27,7 @@ def _fmt(v) -> str:
 def rows(run: RunResult, headline_only: bool = False) -> list[dict]:
     out = []
     for c in run.cases:
-        base = dict(case_id=c.case_id, status=c.status, model=c.model, format=c.format,
+        base = dict(case_id=c.case_id, status=c.status, engine=c.engine.get("name"), model=c.model, format=c.format,
                     flavour=c.flavour, threads=c.threads)
         if c.status != "ok":
             out.append({**base, "metric": "error", "value": c.error})

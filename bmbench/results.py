@@ -16,7 +16,7 @@ from typing import Any
 from .errors import BmbenchError
 from .stats import summarize
 
-SCHEMA = "bmbench.result/1"
+SCHEMA = "bmbench.result/1.1"  # 1.1: CaseResult.engine
 SCHEMA_MAJOR = 1
 PROVENANCES = ("measured", "projected", "estimated", "published")
 
@@ -68,6 +68,8 @@ class CaseResult:
     extra: dict[str, Any] = field(default_factory=dict)
     provenance: str = "measured"
     duration_s: float | None = None
+    # the engine that ran the case: name ("bmbench" or "llama.cpp"), version, its build details
+    engine: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -87,7 +87,7 @@ class Suite:
             base = {**kind.defaults, **g.params,
                     **{k: v for k, v in params.items() if k in kind.params}}
             for combo in itertools.product(*(matrix[k] for k in keys)):
-                for p in _expand({**base, **dict(zip(keys, combo))}):
+                for p in map(kind.finish_params, _expand({**base, **dict(zip(keys, combo))})):
                     ident = (g.kind,) + tuple(sorted((k, str(v)) for k, v in p.items()))
                     if ident in seen:
                         continue
@@ -96,8 +96,10 @@ class Suite:
                     # so a forced or changed dispatch compares against the same baseline case
                     named = {**p, "flavour": "auto"} if dict(zip(keys, combo)).get(
                         "flavour", base.get("flavour")) == "auto" else p
+                    id_keys = [k for k in kind.id_params if k not in keys
+                                               and p.get(k, kind.defaults.get(k)) != kind.defaults.get(k)]
                     cid = _case_id(self.name if len(self.groups) == 1 else f"{self.name}/{g.kind}",
-                                   keys, named)
+                                   id_keys + keys, named)
                     out.append(Case(case_id=cid, suite=self.name, kind=g.kind, params=p,
                                     warmup=self.warmup, repetitions=self.repetitions,
                                     min_repetitions=self.min_repetitions,
@@ -119,8 +121,8 @@ def _expand(p: dict) -> list[dict]:
         p["flavour"] = dispatch.chosen_flavour()
     elif flavour == "all":
         flavours = dispatch.runnable_flavours()
-        if "format" in p:
-            from . import formats
+        from . import formats
+        if p.get("format") in formats.FORMATS:
             flavours = [f for f in flavours if f in formats.get(p["format"]).flavours]
         return [{**p, "flavour": f} for f in flavours]
     elif flavour is not None:
@@ -145,6 +147,12 @@ def _check_value(doc, where: tuple, value, spec) -> None:
         from . import formats
         if value not in formats.FORMATS:
             raise doc.error(where, f"unknown format {value!r} (known: {', '.join(formats.FORMATS)})")
+    elif spec == "decode_format":
+        from . import formats
+        from .llamacpp import GGUF_TYPES
+        if value not in formats.FORMATS and value not in GGUF_TYPES:
+            raise doc.error(where, f"unknown format {value!r} (bmbench: {', '.join(formats.FORMATS)}; "
+                                   f"llama.cpp: {', '.join(GGUF_TYPES)})")
     elif spec == "model":
         from .models import config
         if value not in config.list_configs():
