@@ -69,7 +69,6 @@ class LlamaCppEngine:
         L.llama_backend_init()
         mp = L.llama_model_default_params()
         mp.n_gpu_layers = 0
-        mp.load_mode = L.LLAMA_LOAD_MODE_MMAP
         self._model = L.llama_model_load_from_file(os.fsencode(path), mp)
         if not self._model:
             raise BmbenchError(f"llama.cpp could not load {path}: {_last_error()}")
