@@ -47,8 +47,15 @@ def threads_label(t) -> str:
     return f"{t}T" if t is not None else "?T"
 
 
+def engine_of(c: CaseResult) -> str:
+    """The engine that ran a case (results before schema 1.1 are bmbench's)."""
+    return (c.engine or {}).get("name") or "bmbench"
+
+
 def decode_label(c: CaseResult, with_context: bool = False) -> str:
     parts = [c.model or "?", c.format or "?", threads_label(c.threads)]
+    if engine_of(c) != "bmbench":
+        parts.insert(0, engine_of(c))
     if with_context and c.context is not None:
         parts.append(f"ctx {c.context}")
     return " ".join(parts)

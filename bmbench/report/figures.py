@@ -26,7 +26,7 @@ from matplotlib.ticker import FuncFormatter
 from .. import roofline
 from ..compare import Comparison, compare_metric
 from ..results import CaseResult, RunResult
-from .data import (BASELINES, MIB, Published, decode_bound, decode_label, energy_of, is_ternary,
+from .data import (BASELINES, MIB, Published, decode_bound, decode_label, energy_of, engine_of, is_ternary,
                    main_context, metric, ok_cases, probe_kernel, probe_label, value)
 
 DPI = 100
@@ -37,7 +37,7 @@ VERDICT_COLOURS = {"faster": "#2ca02c", "slower": "#d62728", "unchanged": "#7f7f
 _PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
             "#7f7f7f", "#bcbd22", "#17becf"]
 MODEL_MARKERS = ["o", "s", "^", "D", "v", "P"]
-_FORMAT_ORDER = ["ternary-lut", "ternary-mad", "q4_0", "q8_0", "f16", "f32"]
+_FORMAT_ORDER = ["ternary-lut", "ternary-mad", "q4_0", "q8_0", "f16", "f32", "tq2_0", "tq1_0"]
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -283,14 +283,14 @@ def fig_roofline(run: RunResult, **_) -> Figure | None:
 # -------------------------------------------------------------------- 3. decode throughput
 def speedup_pairs(cases: list[CaseResult]) -> list[tuple[CaseResult, CaseResult, Comparison]]:
     """(ternary case, baseline case, comparison of tok/s: ratio = ternary / baseline) for every
-    ternary decode case with a q8_0 / q4_0 case of the same model, threads and context."""
-    idx = {(c.model, c.format, c.threads, c.context): c for c in cases}
+    ternary decode case with a q8_0 / q4_0 case of the same engine, model, threads and context."""
+    idx = {(engine_of(c), c.model, c.format, c.threads, c.context): c for c in cases}
     out = []
     for c in cases:
         if not is_ternary(c.format) or metric(c, "tok_s") is None:
             continue
         for base in BASELINES:
-            b = idx.get((c.model, base, c.threads, c.context))
+            b = idx.get((engine_of(c), c.model, base, c.threads, c.context))
             if b is not None and metric(b, "tok_s") is not None:
                 out.append((c, b, compare_metric(c.case_id, "tok_s", b.metrics["tok_s"],
                                                  c.metrics["tok_s"])))
@@ -303,7 +303,7 @@ def fig_decode(run: RunResult, **_) -> Figure | None:
         return None
     ctx = main_context(dec)
     cases = sorted([c for c in dec if c.context == ctx],
-                   key=lambda c: (c.model or "", _format_key(c.format), c.threads or 0))
+                   key=lambda c: (c.model or "", engine_of(c) != "bmbench", _format_key(c.format), c.threads or 0))
     pairs = speedup_pairs(cases)
     # bars on top, the speedups below at full width (their labels are long)
     h2 = max(1.6, 0.32 * len(pairs) + 0.9)
@@ -327,7 +327,8 @@ def fig_decode(run: RunResult, **_) -> Figure | None:
         ax.bar(p, value(c, "tok_s"), width=0.62, **bar_style("measured", col), zorder=2)
     ax.errorbar(pos, [value(c, "tok_s") for c in cases], yerr=_yerr(cases, "tok_s"), fmt="none",
                 ecolor="black", capsize=3, zorder=3)
-    ax.set_xticks(pos, [f"{c.threads}T" for c in cases], fontsize=8)
+    ax.set_xticks(pos, [f"{c.threads}T" + ("" if engine_of(c) == "bmbench" else f"\n{engine_of(c)}")
+                        for c in cases], fontsize=8 if all(engine_of(c) == "bmbench" for c in cases) else 6)
     for model, ps in groups.items():
         ax.text(sum(ps) / len(ps), -0.075, model, transform=ax.get_xaxis_transform(), ha="center",
                 va="top", fontsize=9, weight="bold")
@@ -350,7 +351,7 @@ def fig_decode(run: RunResult, **_) -> Figure | None:
         return fig
     labels, ratios, errs, cols = [], [], [[], []], []
     for t, b, cmp in pairs:
-        labels.append(f"{t.model} {t.format} {t.threads}T vs {b.format}")
+        labels.append(f"{decode_label(t)} vs {b.format}")
         ratios.append(cmp.ratio)
         errs[0].append(max(0.0, cmp.ratio - cmp.low) if cmp.low is not None else 0.0)
         errs[1].append(max(0.0, cmp.high - cmp.ratio) if cmp.high is not None else 0.0)
@@ -772,6 +773,82 @@ def fig_comparison(rows: list[Comparison], better: dict[tuple[str, str], str], b
     return fig
 
 
+# ------------------------------------------------------------------------ engines side by side
+def engine_pairs(cases: list[CaseResult]) -> list[tuple[CaseResult, CaseResult, Comparison]]:
+    """(bmbench case, other engine's case, comparison of tok/s: ratio = bmbench / other) for every
+    pair of the same model, weight class (ternary / q8_0 / q4_0 ...), threads and context."""
+    from ..llamacpp import weight_class
+    ours = [c for c in cases if engine_of(c) == "bmbench" and metric(c, "tok_s") is not None]
+    others = [c for c in cases if engine_of(c) != "bmbench" and metric(c, "tok_s") is not None]
+    out = []
+    for o in others:
+        for b in ours:
+            if (b.model, weight_class(b.format), b.threads, b.context) == \
+                    (o.model, weight_class(o.format), o.threads, o.context):
+                out.append((b, o, compare_metric(b.case_id, "tok_s", o.metrics["tok_s"], b.metrics["tok_s"])))
+    return out
+
+
+def fig_engines(run: RunResult, **_) -> Figure | None:
+    pairs = engine_pairs(ok_cases(run, "decode"))
+    if not pairs:
+        return None
+    groups: OrderedDict = OrderedDict()  # (model, threads, context) -> cases in bar order
+    for b, o, _cmp in sorted(pairs, key=lambda p: (p[0].model or "", p[0].threads or 0,
+                                                   _format_key(p[0].format))):
+        g = groups.setdefault((b.model, b.threads, b.context), [])
+        for c in (b, o):
+            if c not in g:
+                g.append(c)
+    h2 = 0.9 + 0.3 * len(pairs)
+    fig = new_figure(4.6 + h2)
+    fig.set_layout_engine(None)  # constrained layout collapses under the long ratio labels
+    fig.subplots_adjust(left=0.3, right=0.97, top=0.95, bottom=0.6 / (4.6 + h2))
+    gs = fig.add_gridspec(2, 1, height_ratios=[4.2, h2], hspace=0.45)
+    ax, ax2 = fig.add_subplot(gs[0]), fig.add_subplot(gs[1])
+    x, ticks, labels, tops = 0.0, [], [], []
+    for (model, threads, ctx), cs in groups.items():
+        cs = sorted(cs, key=lambda c: (engine_of(c) != "bmbench", _format_key(c.format)))
+        start = x
+        for c in cs:
+            col, bound, v = format_colour(c.format), decode_bound(c), value(c, "tok_s")
+            if bound:
+                ax.bar(x, bound, width=0.86, **bar_style("projected", col), zorder=1)
+            ax.bar(x, v, width=0.62, **bar_style("measured", col), zorder=2)
+            m = metric(c, "tok_s")
+            if m.low is not None:
+                ax.errorbar([x], [v], yerr=[[v - m.low], [m.high - v]], fmt="none", ecolor="black", capsize=3, zorder=3)
+            ticks.append(x)
+            labels.append(f"{engine_of(c)}\n{c.format}")
+            tops += [v, bound or 0]
+            x += 1.0
+        ax.text((start + x - 1) / 2, -0.14, f"{model} {threads}T", transform=ax.get_xaxis_transform(),
+                ha="center", va="top", fontsize=8, weight="bold")
+        x += 0.8
+    ax.set_xticks(ticks, labels, fontsize=6)
+    ax.set_ylabel("decode throughput (tok/s)")
+    ax.set_ylim(0, max(tops) * 1.2)
+    ax.set_title("bmbench kernels vs llama.cpp: same synthetic weights, same harness (measured)", fontsize=10)
+    ax.grid(True, axis="y", alpha=0.3)
+    _legend(ax, [_measured_handle(), Patch(**bar_style("projected", "0.3"),
+                                          label="roofline bound (projected)")], loc="upper right", fontsize=7)
+    y = np.arange(len(pairs))[::-1]
+    ratios = [cmp.ratio for _, _, cmp in pairs]
+    lo = [max(0.0, cmp.ratio - cmp.low) if cmp.low is not None else 0.0 for _, _, cmp in pairs]
+    hi = [max(0.0, cmp.high - cmp.ratio) if cmp.high is not None else 0.0 for _, _, cmp in pairs]
+    ax2.barh(y, ratios, color=[format_colour(b.format) for b, _, _ in pairs], height=0.6)
+    ax2.errorbar(ratios, y, xerr=np.array([lo, hi]), fmt="none", ecolor="black", capsize=3)
+    for yy, r, h in zip(y, ratios, hi):
+        ax2.text(r + h, yy, f"  {r:.2f}x", va="center", ha="left", fontsize=8)
+    ax2.axvline(1.0, color="black", lw=1)
+    ax2.set_yticks(y, [f"{b.model} {b.threads}T: bmbench {b.format} / {engine_of(o)} {o.format}"
+                       for b, o, _ in pairs], fontsize=7)
+    ax2.set_xlim(0, max(ratios) * 1.3)
+    ax2.set_xlabel("tok/s ratio bmbench / llama.cpp (ratio of medians, 95% bootstrap interval)")
+    ax2.grid(True, axis="x", alpha=0.3)
+    return fig
+
+
 # --------------------------------------------------------------------------------- registry
 @dataclass(frozen=True)
 class FigureSpec:
@@ -795,6 +872,12 @@ FIGURES: list[FigureSpec] = [
                "Measured tok/s (solid) inside the roofline bound (hatched, projected), grouped by "
                "model; right: speedup of the ternary formats over q8_0 / q4_0 of the same model and "
                "thread count."),
+    FigureSpec("engines", "bmbench vs llama.cpp", fig_engines,
+               "no decode cases of two engines with the same model, weight class and threads in this result "
+               "(the llamacpp suite runs both)",
+               "Decode tok/s of bmbench's kernels and llama.cpp on the same synthetic weights (measured, "
+               "solid) inside each case's roofline bound (hatched, projected); below: the tok/s ratio "
+               "of each bmbench format over each llama.cpp type of the same weight class."),
     FigureSpec("memory", "Memory", fig_memory,
                "no decode cases with memory figures (memory.peak_rss_bytes) in this result",
                "Weights, state, baseline and runtime overhead (peak RSS - weights - state - baseline) "

@@ -23,7 +23,7 @@ from ..kinds import KINDS
 from ..printers import rows as metric_rows
 from ..results import RunResult, atomic_write_text
 from . import figures as F
-from .data import (MIB, Published, decode_bound, decode_label, energy_of, kind_counts,
+from .data import (MIB, Published, decode_bound, decode_label, energy_of, engine_of, kind_counts,
                    ok_cases, probe_label, value)
 
 KNOWN_KINDS = ("probe", "gemv", "decode")
@@ -147,7 +147,12 @@ def decode_tables(run: RunResult, published: list[Published]) -> dict:
         speedups.append(dict(ternary=t.case_id, baseline=b.case_id, ratio=num(cmp.ratio),
                              interval=f"{num(cmp.low)} - {num(cmp.high)}" if cmp.low is not None else "",
                              p=num(cmp.p_value, 3), verdict=cmp.verdict, note=cmp.note))
-    return dict(details=details, projections=projections, speedups=speedups)
+    engines = [dict(ours=b.case_id, other=o.case_id, engine=engine_of(o), ours_tok_s=num(value(b, "tok_s")),
+                    other_tok_s=num(value(o, "tok_s")), ratio=num(cmp.ratio),
+                    interval=f"{num(cmp.low)} - {num(cmp.high)}" if cmp.low is not None else "",
+                    p=num(cmp.p_value, 3), verdict=cmp.verdict, note=cmp.note)
+               for b, o, cmp in F.engine_pairs(dec)]
+    return dict(details=details, projections=projections, speedups=speedups, engines=engines)
 
 
 def probe_curves(run: RunResult) -> list[dict]:
