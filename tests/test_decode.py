@@ -158,8 +158,11 @@ class Reference:
 
 def _tolerance(fmt, state):
     """Of the logits' range.  Measured on these models: ~4e-7 (fp32 state), ~4e-6 (fp16 state);
-    formats that quantise activations can see one int8 step flip at a rounding boundary."""
-    return {"f32": 1e-5, "f16": 1e-4}[state] * (1 if fmt.name in ("f32", "f16") else 30)
+    formats that quantise activations can see one int8 step flip at a rounding boundary.  An fp16
+    state element whose value lies within fp32 rounding of an fp16 rounding boundary rounds the
+    other way in a flavour that sums in another order: one such flip moved the logits of the
+    2-layer bitmamba model by 5.7e-3 of their range (AVX-512 q8_0, seed 0; other seeds 2e-7)."""
+    return {"f32": 1e-5, "f16": 3e-4}[state] * (1 if fmt.name in ("f32", "f16") else 30)
 
 
 def _check_step(logits, ref, token, tol):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from bmbench import _kernels, hosts, probe
+from bmbench import _kernels, dispatch, hosts, probe
 from bmbench.dispatch import flavour_id
 
 
@@ -37,10 +37,12 @@ def test_levels_are_classified_per_thread_slice():
 
 
 def test_cache_bandwidth_exceeds_dram_in_one_run():
-    """Sanity measured in one process: L1- and L2-resident reads beat DRAM reads (wide margin)."""
+    """Sanity measured in one process: L1- and L2-resident reads beat DRAM reads (wide margin).
+    With the widest flavour: a scalar read loop is compute-bound near DRAM speed on hosts with
+    ~30 GB/s per core (seen: 33 GB/s from L1 vs 30 from DRAM, AMD EPYC with AVX-512)."""
     caches = hosts.detect()["caches"]
     arrays = probe._Arrays("read", 4 * hosts.llc_bytes())
-    fid = flavour_id("scalar")
+    fid = flavour_id(dispatch.chosen_flavour())
     l1 = np.median(probe.measure_point(arrays, fid, caches.get("l1d_kib", 32) * 512, 1, 3))
     l2 = np.median(probe.measure_point(arrays, fid, caches.get("l2_kib", 512) * 512, 1, 3))
     dram = np.median(probe.measure_point(arrays, fid, 4 * hosts.llc_bytes(), 1, 3, target_s=0.05))
