@@ -195,7 +195,7 @@ def _setup_llamacpp(p: dict, prompt_len: int, max_context: int, spec: dict):
         return _skipped(spec, p, model, est, avail, "KV cache" if transformer else "state")
     t0 = time.perf_counter()
     if path is None:
-        path, origin = gguf_model.synthetic_gguf(cfg, p["format"], int(p.get("seed", 0)))
+        path, origin = gguf_model.synthetic_gguf_isolated(cfg, p["format"], int(p.get("seed", 0)))
         info = gguf_model.read_info(path)
     eng = LlamaCppEngine(path, threads=int(p["threads"]), n_ctx=max_context + 16)
     load_s = time.perf_counter() - t0

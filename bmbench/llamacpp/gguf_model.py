@@ -189,9 +189,9 @@ def _cache_dir() -> Path:
     from ..models import cache
     d = cache.cache_dir()
     if d is None:  # cache off: a directory of this process, removed at exit
-        tmp = tempfile.mkdtemp(prefix="bmbench-gguf-")
-        _TMP_DIRS.append(tmp)
-        return Path(tmp)
+        if not _TMP_DIRS:
+            _TMP_DIRS.append(tempfile.mkdtemp(prefix="bmbench-gguf-"))
+        return Path(_TMP_DIRS[0])
     return d / "gguf"
 
 
@@ -201,25 +201,47 @@ def _cleanup() -> None:
         shutil.rmtree(d, ignore_errors=True)
 
 
-def synthetic_gguf(c: ModelConfig, gguf_type: str, seed: int = 0) -> tuple[Path, str]:
-    """(path, origin) of the seeded synthetic GGUF of model c in gguf_type; generated once and cached,
-    keyed by the sources that define its bytes (bmbench's weights, this writer, the gguf version)."""
-    _, gguf = require()
+def cached_path(c: ModelConfig, gguf_type: str, seed: int = 0) -> Path:
+    """Where the seeded synthetic GGUF of model c in gguf_type is cached, keyed by the sources that
+    define its bytes (bmbench's weights, this writer, the gguf version)."""
     from importlib.metadata import version
 
-    from ..models import cache, weights as W
+    from ..models import weights as W
     t = GGUF_TYPES[gguf_type]
-    check_shapes(c, t)
     h = hashlib.sha1(repr((c, t, seed, version("gguf"))).encode())
     for mod in (formats, W):
         h.update(Path(mod.__file__).read_bytes())
     h.update(Path(__file__).read_bytes())
-    path = _cache_dir() / f"{c.name}-{gguf_type}-seed{seed}-{h.hexdigest()[:12]}.gguf"
+    return _cache_dir() / f"{c.name}-{gguf_type}-seed{seed}-{h.hexdigest()[:12]}.gguf"
+
+
+def synthetic_gguf(c: ModelConfig, gguf_type: str, seed: int = 0) -> tuple[Path, str]:
+    """(path, origin) of the seeded synthetic GGUF of model c in gguf_type, generated once."""
+    require()
+    from ..models import cache
+    t = GGUF_TYPES[gguf_type]
+    check_shapes(c, t)
+    path = cached_path(c, gguf_type, seed)
     if path.exists():
         return path, f"synthetic seed {seed} (GGUF cache {path.name})"
     w, _ = cache.synthetic_weights(c, t.source, seed)
     write_gguf(w, gguf_type, path)
     return path, f"synthetic seed {seed} (GGUF generated from bmbench {t.source} weights)"
+
+
+def synthetic_gguf_isolated(c: ModelConfig, gguf_type: str, seed: int = 0) -> tuple[Path, str]:
+    """synthetic_gguf, generating a missing file in a child process: the float detour of the
+    generation (gigabytes for a 128k-vocabulary lm_head) never enters the case's peak RSS."""
+    import concurrent.futures
+    import multiprocessing
+
+    from ..models import cache
+    check_shapes(c, GGUF_TYPES[gguf_type])
+    # with the cache off the file lives in a directory of this process: generate it here
+    if cache.cache_dir() is None or cached_path(c, gguf_type, seed).exists():
+        return synthetic_gguf(c, gguf_type, seed)
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as ex:
+        return ex.submit(synthetic_gguf, c, gguf_type, seed).result()
 
 
 # --------------------------------------------------------------------------------- reading a GGUF
