@@ -12,7 +12,12 @@ the mean number of positions the timed tokens attend to.
 
 Before any weight is built the case's memory (weights + state or KV cache + overhead) is estimated;
 a case that would not fit in the memory available now is skipped (status "skipped"), never swapped
-or killed."""
+or killed.
+
+`engine: llamacpp` runs the same case through llama.cpp (bmbench.llamacpp): a GGUF written from the
+same synthetic weights (or the user's `gguf`), the same measurement loop and metrics; bytes per token
+come from the GGUF's own tensors, and no host projections are made (their model is bmbench's
+kernels')."""
 from __future__ import annotations
 
 import time
@@ -113,7 +118,6 @@ class _Setup:
     eng: object
     model: str
     family: str
-    vocab: int
     origin: str
     load_s: float
     bytes_per_token: Callable[[int], dict]   # KV positions -> bytes per term
@@ -136,7 +140,7 @@ def _skipped(spec: dict, p: dict, model: str, est: dict, avail: int, what: str) 
         context=int(p.get("context", 0)), params=p, memory=dict(estimate=est, available_bytes=avail))
 
 
-def _setup_bmbench(p: dict, prompt_len: int, max_context: int, spec: dict):
+def _setup_bmbench(p: dict, max_context: int, spec: dict):
     from . import __version__
     from .engine import engine_for
     from .models.accounting import account
@@ -162,24 +166,24 @@ def _setup_bmbench(p: dict, prompt_len: int, max_context: int, spec: dict):
     if transformer:
         memory.update(kv_cache_bytes_allocated=eng.kv_bytes_allocated, kv_type=kv,
                       kv_bytes_per_position=a0.kv_bytes_per_position)
-    return _Setup(eng=eng, model=cfg.name, family=cfg.family, vocab=cfg.vocab, origin=origin, load_s=load_s,
+    return _Setup(eng=eng, model=cfg.name, family=cfg.family, origin=origin, load_s=load_s,
                   bytes_per_token=bpt, memory=memory, engine_info=dict(name="bmbench", version=__version__),
                   flavour=p["flavour"], notes=list(a0.notes), config=cfg)
 
 
-def _setup_llamacpp(p: dict, prompt_len: int, max_context: int, spec: dict):
+def _setup_llamacpp(p: dict, max_context: int, spec: dict):
     from .llamacpp import gguf_model
     from .llamacpp.engine import LlamaCppEngine, ggml_flavour, system_info
     engine_info = system_info()
     if p.get("gguf"):
         path, origin = p["gguf"], f"GGUF file {p['gguf']}"
         info = gguf_model.read_info(path)
-        model, family, vocab, cfg = p.get("model") or info.name or Path(path).stem, info.arch, info.vocab, None
+        model, family, cfg = p.get("model") or Path(path).stem, info.arch, None
     else:
         from .models import config
         cfg = config.get_config(p["model"])
         path = None
-        model, family, vocab = cfg.name, cfg.family, cfg.vocab
+        model, family = cfg.name, cfg.family
     transformer = family in ("transformer", "llama")
     if path is None:
         # the memory guard from bmbench's accounting of the source weights (no file generated yet)
@@ -204,7 +208,7 @@ def _setup_llamacpp(p: dict, prompt_len: int, max_context: int, spec: dict):
     if transformer:
         memory.update(kv_bytes_per_position=info.kv_bytes_per_position, kv_type="f16")
     engine_info.update(model_file=str(path), arch=info.arch)
-    return _Setup(eng=eng, model=model, family=family, vocab=vocab, origin=origin, load_s=load_s,
+    return _Setup(eng=eng, model=model, family=family, origin=origin, load_s=load_s,
                   bytes_per_token=info.bytes_per_token, memory=memory, engine_info=engine_info,
                   flavour=ggml_flavour(engine_info["cpu_features"]),
                   method_note="; llama.cpp engine: one llama_decode per token from Python (ctypes) "
@@ -219,7 +223,7 @@ def run_case(spec: dict) -> CaseResult:
     # the default prompt folded into small test vocabularies; a user's prompt is taken as given
     prompt = list(p.get("prompt_tokens") or (t % _vocab(p) for t in DEFAULT_PROMPT))
     max_context = context + len(prompt) + n_new
-    s = (_setup_llamacpp if engine == "llamacpp" else _setup_bmbench)(p, len(prompt), max_context, spec)
+    s = (_setup_llamacpp if engine == "llamacpp" else _setup_bmbench)(p, max_context, spec)
     if isinstance(s, CaseResult):
         return s
     eng = s.eng
