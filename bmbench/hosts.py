@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import platform
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -55,9 +55,18 @@ def load_profiles(path: str | Path | None = None) -> dict[str, HostProfile]:
         raise doc.error(("schema",), f"expected schema {HOSTS_SCHEMA!r}, got {d.get('schema')!r}")
     hosts = yamlfile.expect(doc, ("hosts",), d.get("hosts"), dict, "a mapping of host profiles")
     out = {}
+    shipped = None
     for key, h in hosts.items():
         where = ("hosts", key)
         yamlfile.expect(doc, where, h, dict, "a mapping")
+        if path is not None and set(h) == {"ssh"}:
+            # only how to reach a board: the shipped profile of that name supplies the figures
+            shipped = shipped if shipped is not None else load_profiles()
+            if key not in shipped:
+                raise doc.error(where, f"a profile with only ssh: must be named after a shipped "
+                                       f"profile (known: {', '.join(shipped)})")
+            out[key] = replace(shipped[key], ssh=ssh_target.parse(doc, where + ("ssh",), h["ssh"]))
+            continue
         for k in h:
             if k not in FIGURES + ("name", "arch", "ssh"):
                 raise doc.error(where + (k,), f"unknown key (known: name, arch, ssh, {', '.join(FIGURES)})")

@@ -268,6 +268,17 @@ def test_missing_compiler(sshd, tmp_path):
     assert "/nonexistent/cc" in host_errors(p.stderr)[0]
 
 
+def test_failed_install_names_pip_s_error(sshd, tmp_path):
+    # `true` passes the compiler check (it exits 0) but is no compiler: meson fails inside pip
+    wd = tmp_path / "fresh"
+    hosts = hosts_file(tmp_path / "h.yaml", sshd, wd, badcc={"env": {"CC": "true"}, "workdir": str(wd)})
+    p = run_on(hosts, "badcc", tmp_path / "r.json", timeout=600)
+    assert_host_failed(p, "badcc", "pip install failed: ", tmp_path / "r.json")
+    err = host_errors(p.stderr)[0]
+    assert "ERROR:" in err and "install-" in err  # meson's own line, and where the full log is
+    assert not list(wd.glob("venv-*/.installed"))
+
+
 def test_remote_busy(round_trip, sshd, shared_workdir, tmp_path):
     assert round_trip["proc"].returncode == 0
     with open(shared_workdir / ".lock", "a") as f:
@@ -396,6 +407,19 @@ def test_ssh_block_parsed(tmp_path):
     assert t.key == os.path.expanduser("~/.ssh/id_ed25519") and t.env == {"CC": "clang", "MAKEFLAGS": "-j4"}
     assert not t.checks_host_key and t.asyncssh_options()["known_hosts"] is None
     assert t.workdir == "~/.cache/bmbench-remote" and t.label() == "pi@pi5.local:22"
+
+
+def test_ssh_only_profile_borrows_the_shipped_figures(tmp_path):
+    from bmbench import hosts
+    f = tmp_path / "h.yaml"
+    f.write_text("schema: bmbench.hosts/1\nhosts:\n  raspberry-pi-5:\n    ssh: {host: pi5.local, user: pi}\n"
+                 "  my-board:\n    ssh: {host: b.local}\n")
+    with pytest.raises(Exception, match=r"h.yaml:5: hosts.my-board: a profile with only ssh: must be named"):
+        hosts.load_profiles(f)
+    f.write_text("\n".join(f.read_text().splitlines()[:4]) + "\n")
+    p = hosts.load_profiles(f)["raspberry-pi-5"]
+    assert p.figures == hosts.load_profiles()["raspberry-pi-5"].figures
+    assert p.ssh.host == "pi5.local" and p.ssh.user == "pi"
 
 
 # ------------------------------------------------------------------------------------ source.py

@@ -212,7 +212,9 @@ class Session:
         try:
             proc = await self.conn.create_process(command, stderr=asyncssh.STDOUT, errors="replace")
             async for line in proc.stdout:
-                line = line.rstrip("\n")
+                line = line.rstrip()
+                if not line:
+                    continue
                 if line == INSTALLING:
                     started = time.monotonic()
                     self.emit(self.job.key, f"installing bmbench (remote build; log "

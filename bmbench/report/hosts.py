@@ -138,7 +138,7 @@ def fig_measured_vs_projected(pairs: list[Pair]) -> Figure | None:
                 f"measured / projected = {p.ratio:.2f}", va="center", fontsize=8)
     ax.set_yticks(y, [f"{p.host}: {p.label}\n(projected from {p.projected_from})" for p in pairs],
                   fontsize=8)
-    ax.set_xlim(0, top * 1.35)
+    ax.set_xlim(0, top * 1.3)
     ax.set_xlabel("decode throughput (tok/s)")
     ax.grid(True, axis="x", alpha=0.3)
     ax.set_title("Measured on each board vs the roofline projection to its host profile", fontsize=10)
@@ -146,7 +146,7 @@ def fig_measured_vs_projected(pairs: list[Pair]) -> Figure | None:
                for i, hst in enumerate(hosts)]
     handles.append(Patch(**F.bar_style("projected", "0.4"),
                          label="projected to that profile from another result"))
-    F._legend(ax, handles, loc="lower right", fontsize=7.5)
+    F._legend(ax, handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7.5)
     F.footnotes(fig, [f"Projection method (bmbench.roofline): {roofline.METHOD}. Measured: median of "
                       "the repetitions on the board with its 95% interval. Per pair: the table below."],
                 fontsize=7.5)
