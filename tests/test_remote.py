@@ -336,6 +336,18 @@ def test_one_failing_host_leaves_the_other_intact(round_trip, sshd, shared_workd
     assert not (tmp_path / "two-closed.json").exists()
 
 
+def test_two_profiles_on_one_host_never_run_at_once(round_trip, sshd, shared_workdir, tmp_path):
+    # same (host, port) under two names, --parallel: run one after the other, so neither is busy;
+    # `twin` also skips the host key check, which must be asked for explicitly
+    assert round_trip["proc"].returncode == 0
+    hosts = hosts_file(tmp_path / "h.yaml", sshd, shared_workdir, twin={"known_hosts": "none"})
+    out = tmp_path / "twins.json"
+    p = run_on(hosts, "board,twin", out, "--parallel", timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    for key in ("board", "twin"):
+        assert results.load(tmp_path / f"twins-{key}.json").host["profile"] == key
+
+
 # ----------------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("case,fragment", [
     ("unknown", "unknown host 'nowhere' in --on"),
