@@ -106,7 +106,7 @@ def run_remote(args, out: Console) -> int:
     else:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         stem = Path("bmbench-results") / f"{suite_name}-{stamp}"
-    cli._check_writable(stem.with_suffix(".json"))
+    cli._check_writable(output_for(stem, profiles[0].key))
     argv, uploads = remote_args(args, forward_hosts_file)
     jobs = [Job(p.key, p.ssh, argv, uploads, output_for(stem, p.key)) for p in profiles]
     err = Console(stderr=True, highlight=False)

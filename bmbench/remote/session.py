@@ -36,7 +36,7 @@ KEEPALIVE_COUNT = 4
 MIN_PYTHON = (3, 10)
 RESULT = "result.json"
 # exit statuses of the locked remote script that are not bmbench's own (0 ok, 1 cases failed, 2 bad input)
-BUSY, VENV_FAILED, INSTALL_FAILED, SETUP_FAILED = 75, 85, 86, 87
+BUSY, VENV_FAILED, INSTALL_FAILED, SETUP_FAILED, NO_ARCHIVE = 75, 85, 86, 87, 88
 INSTALLING, INSTALLED = "bmbench-remote: installing", "bmbench-remote: installed"
 
 
@@ -110,7 +110,7 @@ class Session:
     # ------------------------------------------------------------------------------- steps
     async def connect(self) -> None:
         t = self.t
-        where = f"{t.label()}"
+        where = t.label()
         opts = t.asyncssh_options()
         if t.key:
             opts["agent_path"] = None  # the configured key, and only it
@@ -189,6 +189,7 @@ class Session:
             # stale run dirs of dropped sessions: no other run is alive while we hold the lock
             f'for d in runs/*; do [ "$d" = {q(run_dir)} ] || rm -rf "$d"; done',
             f"if [ ! -f {venv}/.installed ]; then",
+            f"  [ -f {q(self.archive.name)} ] || exit {NO_ARCHIVE}",
             f"  echo {q(INSTALLING)}",
             f"  rm -rf {venv}",
             f"  {q(t.python)} -m venv{site} {venv} > {log} 2>&1 || exit {VENV_FAILED}",
@@ -238,6 +239,9 @@ class Session:
             raise RemoteError(f"remote bmbench killed by signal {_signal_name(status - 128)}; no result")
         if status == BUSY:
             raise RemoteError(f"busy: another bmbench run holds {lock} on this host")
+        if status == NO_ARCHIVE:  # another source's run cleaned up between our check and our lock
+            raise RemoteError("the installed venv and source archive were replaced by another "
+                              "bmbench version's run meanwhile; run again")
         if status == VENV_FAILED:
             log = (await self.sh(f"cat {q(self.path(f'install-{self.digest}.log'))}", "reading the log")).stdout
             raise RemoteError(f"cannot create a venv with {self.t.python}: {' '.join(log.split())[:300]}")
@@ -309,6 +313,8 @@ async def run_job(job: Job, archive: Path, digest: str, emit: Callable[[str, str
         out.error = str(e)
     except BmbenchError as e:  # e.g. the local output directory became unwritable
         out.error = str(e)
+    except (asyncssh.Error, OSError) as e:  # any other ssh failure is still this host's alone
+        out.error = RemoteError(f"ssh: {_reason(e)}").args[0]
     finally:
         await s.cleanup()
     return out

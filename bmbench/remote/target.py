@@ -46,8 +46,7 @@ class SshTarget:
     def asyncssh_options(self) -> dict:
         """Connection options for asyncssh.connect (key auth only, host keys as configured)."""
         opts: dict = dict(port=self.port, known_hosts=() if self.known_hosts is None else
-                          None if self.known_hosts == "none" else self.known_hosts,
-                          password=None, kbdint_auth=False)
+                          None if self.known_hosts == "none" else self.known_hosts)
         if self.user:
             opts["username"] = self.user
         if self.key:
