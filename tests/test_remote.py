@@ -348,6 +348,18 @@ def test_two_profiles_on_one_host_never_run_at_once(round_trip, sshd, shared_wor
         assert results.load(tmp_path / f"twins-{key}.json").host["profile"] == key
 
 
+def test_local_and_a_board_in_one_command(round_trip, tmp_path):
+    assert round_trip["proc"].returncode == 0
+    out = tmp_path / "both.json"
+    p = bmbench("run", "--suite", "smoke", "--threads", "1", "--on", "local,board", "--hosts-file",
+                str(round_trip["hosts"]), "-o", str(out), timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    here, board = results.load(tmp_path / "both-local.json"), results.load(tmp_path / "both-board.json")
+    assert "profile" not in here.host and board.host["profile"] == "board"
+    html = (tmp_path / "both" / "index.html").read_text()  # one report across both
+    assert "measured on board" in html and f"measured on {here.host['hostname']}" in html
+
+
 # ----------------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("case,fragment", [
     ("unknown", "unknown host 'nowhere' in --on"),

@@ -3,6 +3,7 @@ forward the run options to the remote command line, run the hosts, report across
 from __future__ import annotations
 
 import datetime as _dt
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -19,28 +20,34 @@ FLAGS = (("print_tokens", "--print-tokens"),)
 FILES = (("weights", "--weights", "weights"), ("hosts_file", "--hosts-file", "hosts"))
 
 
-def _validate(args) -> bool:
-    """The checks `bmbench run` makes, minus what only the remote can answer (which flavours its
-    CPU runs); return whether the suite takes --hosts-file too (decode: projections to your
-    profiles), else it only names the targets."""
+LOCAL = "local"  # in --on: also run the suite here, first, as `bmbench run` would
+
+
+def _validate(args, local: bool) -> tuple[bool, dict, dict]:
+    """The checks `bmbench run` makes, before anything connects; which flavours a board runs only
+    the board can answer.  Return whether the suite takes --hosts-file too (decode: projections to
+    your profiles; else the file only names the targets), and the params and overrides of a local
+    run."""
     from .. import cli, dispatch
     from ..kinds import KINDS
     from ..suites import load_suite
     suite = load_suite(args.suite)
     params = cli._params(args)
     ov = cli._overrides(args)
-    for f in ov.pop("flavour", []):
+    remote_ov = {k: v for k, v in ov.items() if k != "flavour"}
+    for f in ov.get("flavour", []):
         if f not in ("all", "auto"):
             dispatch.flavour_id(f)
-    cli._validate_overrides(ov)
+    cli._validate_overrides(ov if local else remote_ov)
     takes_hosts = any("hosts_file" in KINDS[g.kind].params for g in suite.groups)
     if not takes_hosts:
         params.pop("hosts_file", None)
-    suite.cases(ov, params)  # unknown parameters for this suite fail here, before connecting
-    return takes_hosts
+    suite.cases(ov if local else remote_ov, params)  # unknown parameters fail here
+    return takes_hosts, params, ov
 
 
-def _targets(args) -> list:
+def _targets(args) -> tuple[list, bool]:
+    """The profiles named by --on (each with an ssh: block), and whether `local` is among them."""
     from .. import hosts
     names = list(dict.fromkeys(t.strip() for t in args.on.split(",") if t.strip()))
     if not names:
@@ -48,9 +55,11 @@ def _targets(args) -> list:
     profiles = hosts.load_profiles(args.hosts_file)
     out = []
     for n in names:
+        if n == LOCAL:
+            continue
         p = profiles.get(n)
         if p is None:
-            raise BmbenchError(f"unknown host {n!r} in --on (known: {', '.join(profiles)})")
+            raise BmbenchError(f"unknown host {n!r} in --on (known: {', '.join(profiles)}, {LOCAL})")
         if p.ssh is None:
             where = args.hosts_file or "hosts.yaml"
             raise BmbenchError(f"host {n!r} has no ssh: block in {where} (add one in your "
@@ -60,7 +69,16 @@ def _targets(args) -> list:
             if path and not Path(path).is_file():
                 raise BmbenchError(f"host {n!r}: ssh {what} file not found: {path}")
         out.append(p)
-    return out
+    return out, LOCAL in names
+
+
+def _run_here(args, params: dict, ov: dict, path: Path, console: Console):
+    from .. import runner
+    from ..suites import load_suite
+    from .session import Outcome
+    run = runner.run_suite(load_suite(args.suite), overrides=ov, output=path, params=params,
+                           console=console, command=sys.argv)
+    return Outcome(LOCAL, output=path, failed_cases=sum(c.status == "failed" for c in run.cases))
 
 
 def remote_args(args, forward_hosts_file: bool = True) -> tuple[list[str], dict[str, Path]]:
@@ -98,21 +116,23 @@ def run_remote(args, out: Console) -> int:
     from .. import cli
     from . import run_on_hosts
     from .session import Job
-    profiles = _targets(args)
-    forward_hosts_file = _validate(args)
+    profiles, local = _targets(args)
+    forward_hosts_file, params, ov = _validate(args, local)
     suite_name = Path(args.suite).stem
     if args.output:
         stem = Path(args.output).with_suffix("")
     else:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         stem = Path("bmbench-results") / f"{suite_name}-{stamp}"
-    cli._check_writable(output_for(stem, profiles[0].key))
+    cli._check_writable(output_for(stem, LOCAL))
     argv, uploads = remote_args(args, forward_hosts_file)
     jobs = [Job(p.key, p.ssh, argv, uploads, output_for(stem, p.key)) for p in profiles]
     err = Console(stderr=True, highlight=False)
-    outcomes = run_on_hosts(jobs, parallel=args.parallel,
-                            emit=lambda k, line: err.print(f"[{k}] {line}", markup=False,
-                                                           highlight=False, soft_wrap=True))
+    outcomes = [_run_here(args, params, ov, output_for(stem, LOCAL), err)] if local else []
+    if jobs:
+        outcomes += run_on_hosts(jobs, parallel=args.parallel,
+                                 emit=lambda k, line: err.print(f"[{k}] {line}", markup=False,
+                                                                highlight=False, soft_wrap=True))
     fetched = [o.output for o in outcomes if o.output]
     for o in outcomes:
         if o.error:
