@@ -202,7 +202,7 @@ class Session:
             f'*) rm -rf "$d";; esac; done',
             "fi",
             f"cd {q(run_dir)} || exit {SETUP_FAILED}",
-            f"export COLUMNS=160",
+            "export COLUMNS=160",
             f"exec {q(self.path(venv, 'bin', 'python'))} -m bmbench.cli {cmd}",
         ])
 
