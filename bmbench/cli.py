@@ -251,6 +251,9 @@ def _params(args) -> dict:
 
 
 def cmd_run(args, out: Console) -> int:
+    if args.on:  # on remote boards over SSH (bmbench.remote): one result per host
+        from .remote.command import run_remote
+        return run_remote(args, out)
     from .suites import load_suite
     suite = load_suite(args.suite)
     params = _params(args)
@@ -447,6 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "comma separated")
     sp.add_argument("--project-to", help="decode: host profiles to project to (default: all)")
     sp.add_argument("--hosts-file", help="your own host profiles (same shape as hosts.yaml)")
+    sp.add_argument("--on", metavar="HOST,..", help="run on these boards over SSH (profiles with an "
+                    "ssh: block) instead of here; one result per host")
+    sp.add_argument("--parallel", action="store_true", help="--on: run different hosts concurrently")
     sp.set_defaults(func=cmd_run)
 
     sp = sub.add_parser("probe", help="memory bandwidth probe (same as run --suite probe)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import platform
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,8 @@ import psutil
 
 from . import paths, yamlfile
 from .errors import BmbenchError
+from .remote import target as ssh_target
+from .remote.target import SshTarget
 
 HOSTS_SCHEMA = "bmbench.hosts/1"
 # figure keys a profile may carry; every figure is {value, unit, source}
@@ -35,6 +37,7 @@ class HostProfile:
     name: str
     arch: str
     figures: dict[str, Figure] = field(default_factory=dict)
+    ssh: SshTarget | None = None     # how to reach the board (bmbench run --on); None: no remote
 
     def get(self, key: str, default=None):
         f = self.figures.get(key)
@@ -52,12 +55,21 @@ def load_profiles(path: str | Path | None = None) -> dict[str, HostProfile]:
         raise doc.error(("schema",), f"expected schema {HOSTS_SCHEMA!r}, got {d.get('schema')!r}")
     hosts = yamlfile.expect(doc, ("hosts",), d.get("hosts"), dict, "a mapping of host profiles")
     out = {}
+    shipped = None
     for key, h in hosts.items():
         where = ("hosts", key)
         yamlfile.expect(doc, where, h, dict, "a mapping")
+        if path is not None and set(h) == {"ssh"}:
+            # only how to reach a board: the shipped profile of that name supplies the figures
+            shipped = shipped if shipped is not None else load_profiles()
+            if key not in shipped:
+                raise doc.error(where, f"a profile with only ssh: must be named after a shipped "
+                                       f"profile (known: {', '.join(shipped)})")
+            out[key] = replace(shipped[key], ssh=ssh_target.parse(doc, where + ("ssh",), h["ssh"]))
+            continue
         for k in h:
             if k not in FIGURES + ("name", "arch", "ssh"):
-                raise doc.error(where + (k,), f"unknown key (known: name, arch, {', '.join(FIGURES)})")
+                raise doc.error(where + (k,), f"unknown key (known: name, arch, ssh, {', '.join(FIGURES)})")
         for k in ("name", "arch"):
             yamlfile.expect(doc, where + (k,), h.get(k), str, "a string")
         figures = {}
@@ -77,7 +89,8 @@ def load_profiles(path: str | Path | None = None) -> dict[str, HostProfile]:
             if not isinstance(figures[k].value, (int, float)) or isinstance(figures[k].value, bool) \
                     or figures[k].value <= 0:
                 raise doc.error(where + (k, "value"), "expected a positive number")
-        out[key] = HostProfile(key=key, name=h["name"], arch=h["arch"], figures=figures)
+        ssh = ssh_target.parse(doc, where + ("ssh",), h["ssh"]) if "ssh" in h else None
+        out[key] = HostProfile(key=key, name=h["name"], arch=h["arch"], figures=figures, ssh=ssh)
     return out
 
 

@@ -16,20 +16,21 @@ from typing import Any
 
 import jinja2
 
-from .. import __version__
+from .. import __version__, roofline
 from ..compare import compare_runs
 from ..errors import BmbenchError
 from ..kinds import KINDS
 from ..printers import rows as metric_rows
 from ..results import RunResult, atomic_write_text
 from . import figures as F
+from . import hosts as H
 from .data import (MIB, Published, decode_bound, decode_label, energy_of, engine_of, kind_counts,
                    ok_cases, probe_label, value)
 
 KNOWN_KINDS = ("probe", "gemv", "decode")
 # Headline metrics of kinds the registry does not describe (yet): what the comparison figure shows.
 HEADLINE_FALLBACK = {"decode": ("tok_s", "latency_p50", "latency_p99", "prefill_ms", "pct_of_bound")}
-PNG_NAME = re.compile(r"^(r\d+|cmp-r\d+-r\d+)-[a-z0-9-]+\.png$")
+PNG_NAME = re.compile(r"^(r\d+|cmp-r\d+-r\d+|hosts)-[a-z0-9-]+\.png$")
 
 
 # --------------------------------------------------------------------------------- formatting
@@ -238,6 +239,7 @@ def build_page(runs: list[RunResult], names: list[str], published: list[Publishe
             index=i, name=name, anchor=f"r{i}", run=run, counts=counts, absent=absent, failed=failed,
             meta=metadata(run), figures=figs, tables=metric_tables(run),
             decode=decode_tables(run, published), curves=probe_curves(run)))
+    hosts, number = hosts_section(runs, names, out, files, number)
     comparisons = []
     base = runs[0]
     for j in range(1, len(runs)):
@@ -266,9 +268,33 @@ def build_page(runs: list[RunResult], names: list[str], published: list[Publishe
     ctx = dict(
         title="bmbench report: " + ", ".join(names), generated=_dt.datetime.now(_dt.timezone.utc)
         .isoformat(timespec="seconds"), version=__version__, sections=sections,
-        comparisons=comparisons, threshold=threshold, alpha=alpha, published=published,
+        comparisons=comparisons, hosts=hosts, threshold=threshold, alpha=alpha, published=published,
         published_note=published_note, multi=len(runs) > 1)
     return ctx, files
+
+
+def hosts_section(runs: list[RunResult], names: list[str], out: Path, files: list[str],
+                  number: int) -> tuple[dict | None, int]:
+    """Results from several hosts (or measured on a board over SSH): the hosts side by side and
+    measured vs projected per host profile.  None for a single local result."""
+    if len(runs) < 2 and not any((r.host or {}).get("profile") for r in runs):
+        return None, number
+    pairs = H.measured_vs_projected(runs, names)
+    number += 1
+    fig, problem = _draw("Measured vs projected", H.fig_measured_vs_projected, pairs)
+    entry = dict(number=number, table=H.hosts_table(runs, names), pairs=H.pair_rows(pairs),
+                 method=roofline.METHOD, file=None)
+    if fig is None:
+        entry["absent"] = problem or (
+            "Not drawn: no decode case measured on a host profile's board (host.profile, set by "
+            "`bmbench run --on`) has a projection to that profile, for the same model, format, "
+            "context and thread count, in another of these results.")
+    else:
+        fname = f"hosts-{number:02d}-measured-vs-projected.png"
+        w, h = save_png(fig, out / fname)
+        files.append(fname)
+        entry.update(file=fname, width=w, height=h)
+    return entry, number
 
 
 def environment() -> jinja2.Environment:
