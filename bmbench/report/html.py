@@ -256,15 +256,9 @@ def build_page(runs: list[RunResult], names: list[str], published: list[Publishe
                                ("faster", "slower", "unchanged", "not comparable")},
                      only_base=sorted({c.case_id for c in base.cases} - {c.case_id for c in new.cases}),
                      only_new=sorted({c.case_id for c in new.cases} - {c.case_id for c in base.cases}))
-        if fig is None:
-            entry["absent"] = problem or ("Not drawn: no case of both results has a measured metric "
-                                          "with enough samples to compare.")
-        else:
-            fname = f"cmp-r1-r{j + 1}-{number:02d}-comparison.png"
-            w, h = save_png(fig, out / fname)
-            files.append(fname)
-            entry.update(file=fname, width=w, height=h)
-        comparisons.append(entry)
+        comparisons.append(_place(entry, fig, problem, "Not drawn: no case of both results has a measured "
+                                  "metric with enough samples to compare.",
+                                  out, f"cmp-r1-r{j + 1}-{number:02d}-comparison.png", files))
     ctx = dict(
         title="bmbench report: " + ", ".join(names), generated=_dt.datetime.now(_dt.timezone.utc)
         .isoformat(timespec="seconds"), version=__version__, sections=sections,
@@ -284,17 +278,23 @@ def hosts_section(runs: list[RunResult], names: list[str], out: Path, files: lis
     fig, problem = _draw("Measured vs projected", H.fig_measured_vs_projected, pairs)
     entry = dict(number=number, table=H.hosts_table(runs, names), pairs=H.pair_rows(pairs),
                  method=roofline.METHOD, file=None)
+    return _place(entry, fig, problem,
+                  "Not drawn: no decode case measured on a host profile's board (host.profile, set by "
+                  "`bmbench run --on`) has a projection to that profile, for the same model, format, "
+                  "context and thread count, in another of these results.",
+                  out, f"hosts-{number:02d}-measured-vs-projected.png", files), number
+
+
+def _place(entry: dict, fig, problem: str | None, absent: str, out: Path, fname: str,
+           files: list[str]) -> dict:
+    """A section's figure saved as `fname` (listed in `files`), or the reason it is absent."""
     if fig is None:
-        entry["absent"] = problem or (
-            "Not drawn: no decode case measured on a host profile's board (host.profile, set by "
-            "`bmbench run --on`) has a projection to that profile, for the same model, format, "
-            "context and thread count, in another of these results.")
+        entry["absent"] = problem or absent
     else:
-        fname = f"hosts-{number:02d}-measured-vs-projected.png"
         w, h = save_png(fig, out / fname)
         files.append(fname)
         entry.update(file=fname, width=w, height=h)
-    return entry, number
+    return entry
 
 
 def environment() -> jinja2.Environment:
