@@ -69,11 +69,15 @@ def compare_metric(case_id: str, name: str, a: Metric, b: Metric, threshold: flo
     else:
         p = float(mannwhitneyu(sa, sb, alternative="two-sided").pvalue)
     change = ratio - 1 if a.better == "higher" else 1 / ratio - 1
+    note = ""
     if p < alpha and abs(change) >= threshold:
         verdict = "faster" if change > 0 else "slower"
     else:
         verdict = "unchanged"
-    return Comparison(case_id, name, b.unit, ma, mb, ratio, low, high, p, change, verdict)
+        if abs(change) >= threshold:  # a large effect that the samples cannot confirm: say so
+            note = (f"{abs(change):.0%} change not significant: p {p:.2g} >= {alpha:g} with "
+                    f"{len(sa)} vs {len(sb)} samples")
+    return Comparison(case_id, name, b.unit, ma, mb, ratio, low, high, p, change, verdict, note)
 
 
 def compare_runs(base: RunResult, new: RunResult, threshold: float = 0.05, alpha: float = 0.01,
