@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .errors import BmbenchError
+from .llamacpp import ENGINES
 
 EXIT_BAD_INPUT = 2
 
@@ -441,7 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--prompt-tokens", help="decode: prompt token ids, comma separated (e.g. 15496,11,314)")
     sp.add_argument("--print-tokens", action="store_true", help="decode: print the generated token ids")
     sp.add_argument("--weights", help="decode: a BitMamba-2 BIT2 checkpoint instead of synthetic weights")
-    sp.add_argument("--engine", choices=("bmbench", "llamacpp"),
+    sp.add_argument("--engine", choices=ENGINES,
                     help="decode: the engine (default: the suite's; llamacpp needs the llamacpp extra)")
     sp.add_argument("--gguf", help="decode: a GGUF model for the llama.cpp engine instead of a synthetic one")
     sp.add_argument("--state", choices=("f32", "f16"), help="decode: SSM state precision")

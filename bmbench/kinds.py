@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 
+from .llamacpp import ENGINES
+
 
 @dataclass(frozen=True)
 class Kind:
@@ -53,7 +55,7 @@ KINDS: dict[str, Kind] = {
         params={"model": "model", "format": "decode_format", "flavour": "flavour", "threads": "threads",
                 "tokens": int, "prompt_tokens": list, "weights": str, "seed": int,
                 "state": ("f32", "f16"), "kv": ("f16", "q8_0"), "context": int, "project_to": list,
-                "hosts_file": str, "engine": ("bmbench", "llamacpp"), "gguf": str},
+                "hosts_file": str, "engine": ENGINES, "gguf": str},
         headline=("tok_s", "latency_p50", "latency_p99", "prefill_ms", "bound_tok_s", "pct_of_bound"),
         defaults={"flavour": "auto", "threads": 1, "tokens": 128, "state": "f32", "engine": "bmbench"},
         normalise="bmbench.decode_case:normalise_params", id_params=("engine",)),

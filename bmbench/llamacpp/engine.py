@@ -116,18 +116,17 @@ class LlamaCppEngine:
             raise BmbenchError(f"llama_decode failed with status {rc}: {_last_error()}")
         self.position += n
 
+    def _last_logits(self) -> np.ndarray:
+        """The last step's logits in llama.cpp's own buffer (valid until the next step)."""
+        return np.ctypeslib.as_array(self._L.llama_get_logits_ith(self._ctx, -1), shape=(self.vocab,))
+
     def logits(self) -> np.ndarray:
         """A copy of the last step's logits (float32 [vocab])."""
-        ptr = self._L.llama_get_logits_ith(self._ctx, -1)
-        return np.ctypeslib.as_array(ptr, shape=(self.vocab,)).copy()
-
-    def _argmax(self) -> int:
-        ptr = self._L.llama_get_logits_ith(self._ctx, -1)
-        return int(np.argmax(np.ctypeslib.as_array(ptr, shape=(self.vocab,))))
+        return self._last_logits().copy()
 
     def step(self, token: int) -> int:
         self._eval([int(token)])
-        return self._argmax()
+        return int(np.argmax(self._last_logits()))
 
     def fill_context(self, n: int, seed: int = 0) -> None:
         """A context of n real positions: seeded random tokens prefilled in batches of 512."""
