@@ -16,12 +16,15 @@ cdef extern from "bmk.h" nogil:
     int bmk_default_threads()
     double bmk_probe_run(int kind, int flavour, double *a, double *b, double *c, size_t n,
                          long reps, int threads)
+    void bmk_probe_fill(double *a, size_t n, double value, int threads)
 
     ctypedef struct bmk_tensor:
         const uint8_t *data
         int64_t rows, cols
         float scale
-    ctypedef void (*bmk_prep_fn)(const float *x, int64_t cols, void *act)
+    int BMK_N_ACT_QUANTS
+    const char *const bmk_act_quant_names[]
+    ctypedef void (*bmk_prep_fn)(const float *x, int64_t cols, int act_quant, void *act)
     ctypedef void (*bmk_gemv_fn)(const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1)
     ctypedef struct bmk_format:
         const char *name
@@ -37,7 +40,7 @@ cdef extern from "bmk.h" nogil:
     const int bmk_n_formats
     void bmk_gemv(int format, int flavour, const bmk_tensor *w, const void *act, float *y, int threads)
     void bmk_gemv_loop(int format, int flavour, const bmk_tensor *tensors, int n_tensors,
-                       const float *x, void *act, float *y, long calls, int threads)
+                       const float *x, int act_quant, void *act, float *y, long calls, int threads)
 
     ctypedef struct bmk_ssm_args:
         int64_t n_heads, head_dim, d_state, n_groups
@@ -69,6 +72,7 @@ cdef extern from "bmk.h" nogil:
 
 N_FLAVOURS = BMK_N_FLAVOURS
 FLAVOURS = tuple(bmk_flavour_names[i].decode() for i in range(BMK_N_FLAVOURS))
+ACT_QUANTS = tuple(bmk_act_quant_names[i].decode() for i in range(BMK_N_ACT_QUANTS))
 
 
 def flavour_compiled(int flavour):
@@ -93,6 +97,12 @@ def cpu_features():
 
 def default_threads():
     return bmk_default_threads()
+
+
+def probe_fill(double[::1] a, double value, int threads):
+    """First touch of a probe array by the threads that will read it (bmk_probe_fill)."""
+    with nogil:
+        bmk_probe_fill(&a[0], a.shape[0], value, threads)
 
 
 def probe_run(int kind, int flavour, double[::1] a, double[::1] b, double[::1] c, long reps,
@@ -126,13 +136,20 @@ def act_bytes(int fmt, int64_t cols):
     return bmk_formats[fmt].act_bytes(cols)
 
 
-def prep(int fmt, const float[::1] x, uint8_t[::1] act):
-    """Prepare activations (quantise / build lookup tables) into `act`."""
+cdef int _check_act_quant(int act_quant) except -1:
+    if act_quant < 0 or act_quant >= BMK_N_ACT_QUANTS:
+        raise ValueError(f"unknown activation quantiser {act_quant}")
+    return 0
+
+
+def prep(int fmt, const float[::1] x, uint8_t[::1] act, int act_quant=0):
+    """Prepare activations (quantise / build lookup tables) into `act` with the family's quantiser."""
     cdef int64_t cols = x.shape[0]
+    _check_act_quant(act_quant)
     if <size_t>act.shape[0] < bmk_formats[fmt].act_bytes(cols):
         raise ValueError("activation buffer too small")
     with nogil:
-        bmk_formats[fmt].prep(&x[0], cols, &act[0])
+        bmk_formats[fmt].prep(&x[0], cols, act_quant, &act[0])
 
 
 def gemv(int fmt, int flavour, const uint8_t[::1] data, int64_t rows, int64_t cols, float scale,
@@ -156,13 +173,15 @@ def gemv(int fmt, int flavour, const uint8_t[::1] data, int64_t rows, int64_t co
 
 
 def gemv_loop(int fmt, int flavour, list datas, int64_t rows, int64_t cols, float scale,
-              const float[::1] x, uint8_t[::1] act, float[::1] y, long calls, int threads=1):
+              const float[::1] x, uint8_t[::1] act, float[::1] y, long calls, int threads=1,
+              int act_quant=0):
     """`calls` x (prep + GEMV), rotating over the weight buffers in `datas` (all rows x cols)."""
     cdef int n = len(datas), i
     cdef const uint8_t[::1] d
     cdef bmk_tensor *ts
     if n == 0 or x.shape[0] != cols:
         raise ValueError("need at least one tensor and cols activations")
+    _check_act_quant(act_quant)
     if bmk_formats[fmt].gemv[flavour] == NULL:
         raise ValueError(f"flavour {FLAVOURS[flavour]} not compiled for this format")
     if <size_t>act.shape[0] < bmk_formats[fmt].act_bytes(cols) or y.shape[0] < rows:
@@ -178,7 +197,7 @@ def gemv_loop(int fmt, int flavour, list datas, int64_t rows, int64_t cols, floa
             ts[i].cols = cols
             ts[i].scale = scale
         with nogil:
-            bmk_gemv_loop(fmt, flavour, ts, n, &x[0], &act[0], &y[0], calls, threads)
+            bmk_gemv_loop(fmt, flavour, ts, n, &x[0], act_quant, &act[0], &y[0], calls, threads)
     finally:
         free(ts)
 
@@ -386,6 +405,7 @@ cdef extern from "decode.h" nogil:
         int conv_bc
         int D_per_channel
         float eps
+        int act_quant
         const float *embedding
         const float *norm_f
         const float *lm_head_norm
@@ -460,6 +480,7 @@ cdef class Decoder:
         d.n_heads, d.head_dim, d.d_state = cfg["n_heads"], cfg["head_dim"], cfg["d_state"]
         d.n_groups, d.d_conv, d.vocab = cfg["n_groups"], cfg["d_conv"], cfg["vocab"]
         d.conv_bc, d.D_per_channel, d.eps = cfg["conv_bc"], cfg["D_per_channel"], cfg["eps"]
+        d.act_quant = cfg["act_quant"]
         if d.n_layers != len(layers) or d.n_layers < 1:
             raise ValueError("n_layers does not match the layer list")
         if d.n_groups < 1 or d.d_state < 1 or d.d_conv < 1:
@@ -555,6 +576,7 @@ cdef extern from "transformer.h" nogil:
     ctypedef struct bmk_tf_desc:
         int64_t n_layers, d_model, n_heads, n_kv_heads, head_dim, d_ff, vocab, max_context
         float eps
+        int act_quant
         const float *rope_inv_freq
         const float *embedding
         const float *norm_f
@@ -601,6 +623,7 @@ cdef class TransformerDecoder:
         d.n_layers, d.d_model, d.n_heads = cfg["n_layers"], cfg["d_model"], cfg["n_heads"]
         d.n_kv_heads, d.head_dim, d.d_ff = cfg["n_kv_heads"], cfg["head_dim"], cfg["d_ff"]
         d.vocab, d.max_context, d.eps = cfg["vocab"], cfg["max_context"], cfg["eps"]
+        d.act_quant = cfg["act_quant"]
         if d.n_layers != len(layers) or d.n_layers < 1:
             raise ValueError("n_layers does not match the layer list")
         if d.head_dim < 2 or d.head_dim % 2:

@@ -156,8 +156,9 @@ def _run_and_report(suite, overrides, args, out: Console, params: dict | None = 
     if getattr(args, "print_tokens", False):
         for c in run.ok_cases():
             if "tokens" in c.extra:
-                out.print(f"{c.case_id}: prompt {','.join(map(str, c.extra['prompt_tokens']))} -> "
-                          f"{','.join(map(str, c.extra['tokens']))}")
+                # space-separated, as bitmamba.c prints them in raw mode
+                out.print(f"{c.case_id}: prompt {' '.join(map(str, c.extra['prompt_tokens']))} -> "
+                          f"{' '.join(map(str, c.extra['tokens']))}", soft_wrap=True)
     failed = [c for c in run.cases if c.status == "failed"]
     out.print(f"result: {output}" + (f"  ({len(failed)} case(s) failed)" if failed else ""))
     return 1 if failed else 0
@@ -185,13 +186,13 @@ def _overrides(args) -> dict:
     return ov
 
 
-def _validate_overrides(ov: dict, gguf: bool = False) -> None:
+def _validate_overrides(ov: dict, gguf: bool = False, weights: bool = False) -> None:
     """Axis values checked before anything runs; with a user's GGUF the model and format are the
-    file's own."""
+    file's own, with a BIT2 checkpoint (--weights) the model."""
     from . import dispatch, formats
     from .llamacpp import GGUF_TYPES
     from .models.config import get_config
-    for m in ov.get("model", []) if not gguf else []:
+    for m in ov.get("model", []) if not (gguf or weights) else []:
         get_config(m)
     for f in ov.get("flavour", []):
         if f not in ("all", "auto"):
@@ -259,7 +260,7 @@ def cmd_run(args, out: Console) -> int:
     suite = load_suite(args.suite)
     params = _params(args)
     ov = _overrides(args)
-    _validate_overrides(ov, gguf=bool(args.gguf))
+    _validate_overrides(ov, gguf=bool(args.gguf), weights=bool(args.weights))
     cases = suite.cases(ov, params)  # every case's params checked before anything runs
     if any(c.params.get("engine") == "llamacpp" for c in cases):
         from .llamacpp import require

@@ -99,7 +99,8 @@ class Engine(_Greedy):
         desc = dict(n_layers=cfg.n_layers, d_model=cfg.d_model, d_inner=cfg.d_inner,
                     n_heads=cfg.n_heads, head_dim=cfg.head_dim, d_state=cfg.d_state,
                     n_groups=cfg.n_groups, d_conv=cfg.d_conv, vocab=cfg.vocab,
-                    conv_bc=int(cfg.conv_bc), D_per_channel=int(d_per_channel), eps=float(cfg.eps))
+                    conv_bc=int(cfg.conv_bc), D_per_channel=int(d_per_channel), eps=float(cfg.eps),
+                    act_quant=formats.act_quant_id(cfg.act_quant))
         layers = [dict(in_proj_norm=_f32(L.in_proj_norm), in_proj=_linear(L.in_proj),
                        conv_w=_f32(L.conv_w).reshape(conv_dim, -1), conv_b=_f32(L.conv_b),
                        dt_bias=_f32(L.dt_bias), A_log=_f32(L.A_log), D=_f32(L.D),
@@ -152,7 +153,8 @@ class TransformerEngine(_Greedy):
             raise BmbenchError(f"max_context must be >= 1, got {max_context}")
         desc = dict(n_layers=cfg.n_layers, d_model=cfg.d_model, n_heads=cfg.n_heads,
                     n_kv_heads=cfg.n_kv_heads, head_dim=cfg.head_dim, d_ff=cfg.d_ff, vocab=cfg.vocab,
-                    max_context=int(max_context), eps=float(cfg.eps))
+                    max_context=int(max_context), eps=float(cfg.eps),
+                    act_quant=formats.act_quant_id(cfg.act_quant))
         layers = [dict(attn_norm=_f32(L.attn_norm), ffn_norm=_f32(L.ffn_norm),
                        **{k: _linear(getattr(L, k)) for k in ("wq", "wk", "wv", "wo", "w_gate", "w_up", "w_down")})
                   for L in weights.layers]

@@ -44,7 +44,9 @@ class Format:
     quantise: Callable[[np.ndarray], Packed]          # float weights -> packed
     dequantise: Callable[[Packed], np.ndarray]        # packed -> float64 weights (rows x cols)
     synthetic: Callable[[np.random.Generator, int, int], Packed]  # seeded, directly packed
-    act_reference: Callable[[np.ndarray], np.ndarray]  # activations as the kernel sees them, float64
+    # activations as the kernel sees them, float64, under a family's BitLinear quantiser (ACT_QUANTS;
+    # only the per-tensor int8 formats depend on it)
+    act_reference: Callable[[np.ndarray, str], np.ndarray]
     rtol: float        # tolerance of a float flavour against the scalar reference (relative to |W||x|)
     # ternary formats: (codes int8 rows x cols in {-1, 0, 1}, s_w) -> packed, keeping the given
     # scale (the BIT2 loader repacks published codes with it); None for the other formats
@@ -92,7 +94,7 @@ def _f32_synthetic(rng: np.random.Generator, rows: int, cols: int) -> Packed:
     return _f32_quantise(rng.standard_normal((rows, cols), dtype=np.float32) / np.sqrt(cols))
 
 
-def _float_act(x: np.ndarray) -> np.ndarray:
+def _float_act(x: np.ndarray, quant: str = "absmax") -> np.ndarray:
     return np.asarray(x, dtype=np.float32).astype(np.float64)
 
 
@@ -122,7 +124,7 @@ def _f16_synthetic(rng: np.random.Generator, rows: int, cols: int) -> Packed:
 # ------------------------------------------------------------------------------------------ ternary
 # BitNet b1.58: s_w = mean|W| per tensor (clamped to >= 1e-5 as BitNet does), codes
 # w = clip(round(W / s_w), -1, 1), stored as c = w + 1 in {0, 1, 2}, 2 bits each; padding codes 1.
-# Activations: int8 absmax per tensor, s_x = 127 / max|x|, q = round-half-even(x s_x) in float32.
+# Activations: int8 per tensor by the model family's quantiser (ACT_QUANTS, kernels/bmk.h).
 TMAD_BLOCK = 128    # ternary-mad: weights per 32-byte block
 TLUT_ROWS = 32      # ternary-lut: rows per tile
 TLUT_COLS = 4       # ternary-lut: columns per byte of a row
@@ -153,11 +155,18 @@ def ternary_codes(w: np.ndarray) -> tuple[np.ndarray, float]:
 
 def _check_codes(codes: np.ndarray) -> np.ndarray:
     codes = np.asarray(codes)
-    if codes.ndim != 2:
-        raise BmbenchError(f"ternary codes must be a matrix, got shape {codes.shape}")
     if codes.size and (codes.min() < -1 or codes.max() > 1):
         raise BmbenchError("ternary codes must lie in {-1, 0, 1}")
     return codes.astype(np.int8, copy=False)
+
+
+def matrix_shape(m) -> tuple[int, int]:
+    """(rows, cols) of a matrix: an array, or any object with a 2-D `shape` whose row slices
+    m[r0:r1] are arrays (a checkpoint tensor read chunk by chunk)."""
+    shape = tuple(getattr(m, "shape", np.shape(m)))
+    if len(shape) != 2:
+        raise BmbenchError(f"expected a matrix, got shape {shape}")
+    return shape
 
 
 def _padded_codes(codes: np.ndarray, rows_to: int, cols_to: int) -> np.ndarray:
@@ -206,10 +215,11 @@ def _tlut_unpack(data: np.ndarray, rows: int, cols: int) -> np.ndarray:
 
 
 def _ternary_side(name: str, pack, unpack) -> tuple:
-    def from_ternary(codes: np.ndarray, s_w: float) -> Packed:
-        codes = _check_codes(codes)
-        rows, cols = codes.shape
-        data = _chunked(name, rows, cols, lambda r0, n: pack(codes[r0:r0 + n]))
+    def from_ternary(codes, s_w: float) -> Packed:
+        # codes: an int8 matrix, or row-sliceable (matrix_shape): packed 256 rows at a time, so a
+        # checkpoint's codes are never all unpacked at once
+        rows, cols = matrix_shape(codes)
+        data = _chunked(name, rows, cols, lambda r0, n: pack(_check_codes(codes[r0:r0 + n])))
         return Packed(name, rows, cols, data, float(np.float32(s_w)))
 
     def quantise(w: np.ndarray) -> Packed:
@@ -232,14 +242,35 @@ def _ternary_side(name: str, pack, unpack) -> tuple:
     return (quantise, dequantise, synthetic, _i8_act_reference, 0.0, from_ternary)
 
 
-def i8_tensor_activations(x: np.ndarray) -> tuple[np.ndarray, float]:
+# BitLinear's per-tensor int8 activation quantisers, by name (the C enum bmk_act_quant's order); a
+# model family picks one (models/config.py, ACT_QUANT_OF_FAMILY).
+ACT_QUANTS: tuple[str, ...] = _kernels.ACT_QUANTS
+
+
+def act_quant_id(name: str) -> int:
+    try:
+        return ACT_QUANTS.index(name)
+    except ValueError:
+        raise BmbenchError(f"unknown activation quantiser {name!r} (known: {', '.join(ACT_QUANTS)})") from None
+
+
+def i8_tensor_activations(x: np.ndarray, quant: str = "absmax") -> tuple[np.ndarray, float]:
     """The kernels' per-tensor int8 activations (kernels/quant.c) in NumPy float32 arithmetic:
-    (q int8, inv_scale = 1 / s_x as a float32 value; 0 for an all-zero vector)."""
+    (q int8, inv_scale = 1 / s_x as a float32 value; 0 for an all-zero vector under absmax).
+      absmax:   s_x = 127 / max|x|, q = round-half-even(x s_x) clipped to +-127
+      bitmamba: s_x = 127 / (max|x| + 1e-5), q = trunc(x s_x +- 0.5) (float32 add) in [-128, 127]"""
+    act_quant_id(quant)
     x = np.asarray(x, dtype=np.float32)
     amax = np.max(np.abs(x)) if x.size else np.float32(0)
-    if not amax > 0:
-        return np.zeros(x.shape, dtype=np.int8), 0.0
     with np.errstate(over="ignore", invalid="ignore"):
+        if quant == "bitmamba":
+            s = np.float32(127) / (amax + np.float32(1e-5))
+            v = x * s
+            r = v + np.where(v >= 0, np.float32(0.5), np.float32(-0.5))
+            q = np.clip(np.trunc(np.nan_to_num(r, nan=0.0)), -128, 127).astype(np.int8)
+            return q, float(np.float32(1) / s)
+        if not amax > 0:
+            return np.zeros(x.shape, dtype=np.int8), 0.0
         s = np.float32(127) / amax
         q = _clip_q(np.rint(x * s))
         return q, float(np.float32(1) / s)
@@ -251,8 +282,8 @@ def _clip_q(q: np.ndarray) -> np.ndarray:
     return np.clip(np.nan_to_num(q, nan=0.0), -127, 127).astype(np.int8)
 
 
-def _i8_act_reference(x: np.ndarray) -> np.ndarray:
-    q, inv = i8_tensor_activations(x)
+def _i8_act_reference(x: np.ndarray, quant: str = "absmax") -> np.ndarray:
+    q, inv = i8_tensor_activations(x, quant)
     return q.astype(np.float64) * inv
 
 
@@ -347,7 +378,7 @@ def q8_block_activations(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return _clip_q(np.rint(b * _inverse(d)[:, None])), d
 
 
-def _q8_act_reference(x: np.ndarray) -> np.ndarray:
+def _q8_act_reference(x: np.ndarray, quant: str = "absmax") -> np.ndarray:
     q, d = q8_block_activations(x)
     return (q.astype(np.float64) * d.astype(np.float64)[:, None]).reshape(-1)[:np.shape(x)[0]]
 
@@ -388,6 +419,16 @@ def get(name: str) -> Format:
         raise BmbenchError(f"unknown weight format {name!r} (known: {', '.join(FORMATS)})") from None
 
 
+def quantise_rows(fmt: Format, rows: int, cols: int, get_rows: Callable[[int, int], np.ndarray]) -> Packed:
+    """`fmt.quantise` of a rows x cols matrix given row chunk by row chunk (get_rows(r0, n): float32
+    rows r0 .. r0+n), so the float matrix never exists whole.  For the formats whose rows quantise
+    independently: all but the ternary ones (their scale is per tensor)."""
+    if fmt.from_ternary is not None:
+        raise BmbenchError(f"{fmt.name} quantises with a per-tensor scale, not row by row")
+    data = _chunked(fmt.name, rows, cols, lambda r0, n: fmt.quantise(get_rows(r0, n)).data)
+    return Packed(fmt.name, rows, cols, data)
+
+
 def aligned_empty(nbytes: int, align: int = 64) -> np.ndarray:
     """Uninitialised bytes whose start is aligned for SIMD loads (and a cache line)."""
     raw = np.empty(nbytes + align, dtype=np.uint8)
@@ -395,22 +436,23 @@ def aligned_empty(nbytes: int, align: int = 64) -> np.ndarray:
     return raw[off:off + nbytes]
 
 
-def prepare(fmt: Format, x: np.ndarray) -> np.ndarray:
-    """Activations prepared for `fmt` (quantised or turned into lookup tables), as raw bytes."""
+def prepare(fmt: Format, x: np.ndarray, quant: str = "absmax") -> np.ndarray:
+    """Activations prepared for `fmt` (quantised with `quant` or turned into lookup tables), as raw
+    bytes."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     act = aligned_empty(fmt.act_bytes(x.shape[0]))
-    _kernels.prep(fmt.id, x, act)
+    _kernels.prep(fmt.id, x, act, act_quant_id(quant))
     return act
 
 
 def gemv(w: Packed, x: np.ndarray, flavour: str | None = None, threads: int = 1,
-         act: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+         act: np.ndarray | None = None, out: np.ndarray | None = None, quant: str = "absmax") -> np.ndarray:
     """y = W x with the C kernel of `flavour` (default: the dispatch's choice)."""
     fmt = get(w.format)
     if x.shape != (w.cols,):
         raise BmbenchError(f"activation length {x.shape} does not match {w.cols} columns")
     if act is None:
-        act = prepare(fmt, x)
+        act = prepare(fmt, x, quant)
     y = np.empty(w.rows, dtype=np.float32) if out is None else out
     _kernels.gemv(fmt.id, flavour_id(flavour or chosen_flavour()), w.data, w.rows, w.cols,
                   w.scale, act, y, threads)

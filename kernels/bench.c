@@ -5,12 +5,12 @@
  * set makes the "streaming" regime (distinct matrices larger than the caches, as decode sees them),
  * n_tensors = 1 the "in-cache" regime. */
 void bmk_gemv_loop(int format, int flavour, const bmk_tensor *tensors, int n_tensors, const float *x,
-                   void *act, float *y, long calls, int threads)
+                   int act_quant, void *act, float *y, long calls, int threads)
 {
     const bmk_format *f = &bmk_formats[format];
     for (long i = 0; i < calls; i++) {
         const bmk_tensor *t = &tensors[i % n_tensors];
-        f->prep(x, t->cols, act);
+        f->prep(x, t->cols, act_quant, act);
         bmk_gemv(format, flavour, t, act, y, threads);
     }
 }

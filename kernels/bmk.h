@@ -56,6 +56,9 @@ typedef struct {
 } bmk_probe_table;
 extern const bmk_probe_table bmk_probe;
 
+/* a[i] = value, each thread writing the slice it reads in bmk_probe_run with the same thread count
+ * (first touch: on NUMA hosts the pages land next to the thread that streams them). */
+void bmk_probe_fill(double *a, size_t n, double value, int threads);
 /* kind: 0 read, 1 copy, 2 triad.  Returns a checksum (keeps the compiler honest). */
 double bmk_probe_run(int kind, int flavour, double *a, double *b, double *c, size_t n, long reps,
                      int threads);
@@ -72,6 +75,18 @@ typedef struct {
     float scale;
 } bmk_tensor;
 
+/* BitLinear's per-tensor int8 activation quantiser: a property of the model family (each family's
+ * reference engine defines it; bmbench/models/config.py maps family -> quantiser), passed to every
+ * prep.  Block-quantised formats (q8_0, q4_0: llama.cpp's Q8 activation blocks) and float formats
+ * have their own activations and ignore it.
+ *   BMK_AQ_ABSMAX    BitNet b1.58: s_x = 127 / max|x|, q = round-half-even(x s_x) clipped to +-127
+ *   BMK_AQ_BITMAMBA  bitmamba.c (src/kernel.c, the BitMamba-2 reference engine):
+ *                    s_x = 127 / (max|x| + 1e-5), q = (int)(x s_x + (x s_x >= 0 ? 0.5 : -0.5)) in
+ *                    float32 (round half away from zero), clipped to [-128, 127]
+ * Both keep |q| <= 127 in practice (|x s_x| <= 127), so every integer kernel's bounds hold. */
+typedef enum { BMK_AQ_ABSMAX = 0, BMK_AQ_BITMAMBA = 1, BMK_N_ACT_QUANTS = 2 } bmk_act_quant;
+extern const char *const bmk_act_quant_names[BMK_N_ACT_QUANTS];
+
 /* Prepared activations for the integer formats: the header of every act buffer. */
 typedef struct {
     float inv_scale; /* 1 / s_x: the float that turns an integer dot product into x units */
@@ -79,7 +94,7 @@ typedef struct {
     int64_t cols;
 } bmk_act_header;
 
-typedef void (*bmk_prep_fn)(const float *x, int64_t cols, void *act);
+typedef void (*bmk_prep_fn)(const float *x, int64_t cols, int act_quant, void *act);
 /* y[r - r0] for rows r in [r0, r1); r0 and r1 are multiples of the format's row_tile (r1 may be
  * rows, the tile padding is never written). */
 typedef void (*bmk_gemv_fn)(const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1);
@@ -105,7 +120,7 @@ void bmk_gemv(int format, int flavour, const bmk_tensor *w, const void *act, flo
 
 /* Benchmark loop (bench.c): `calls` x (prep + GEMV) over a rotating set of tensors. */
 void bmk_gemv_loop(int format, int flavour, const bmk_tensor *tensors, int n_tensors, const float *x,
-                   void *act, float *y, long calls, int threads);
+                   int act_quant, void *act, float *y, long calls, int threads);
 
 /* The one final scaling shared by every flavour of the integer formats, so that equal integer dot
  * products give bitwise-equal outputs. */

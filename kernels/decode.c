@@ -62,6 +62,7 @@ static const char *validate(const bmk_model_desc *d)
     if (d->flavour < 0 || d->flavour >= BMK_N_FLAVOURS || !bmk_flavour_runnable(d->flavour))
         return "kernel flavour not runnable on this CPU";
     if (d->state_type < 0 || d->state_type >= BMK_N_STATE_TYPES) return "unknown SSM state type";
+    if (d->act_quant < 0 || d->act_quant >= BMK_N_ACT_QUANTS) return "unknown activation quantiser";
     if (!d->embedding || !d->norm_f || !d->layers) return "missing embedding, norm_f or layers";
     const char *e = check_linear(&d->lm_head, d->vocab, d->d_model, d->flavour);
     if (e) return e;
@@ -169,7 +170,7 @@ const float *bmk_model_logits(const bmk_model *m) { return m->logits; }
 /* y = W x: the format prepares the activations (quantise / tables), then the threaded GEMV. */
 static void linear(bmk_model *m, const bmk_linear *p, const float *x, float *y)
 {
-    bmk_formats[p->format].prep(x, p->w.cols, m->act);
+    bmk_formats[p->format].prep(x, p->w.cols, m->d.act_quant, m->act);
     bmk_gemv(p->format, m->d.flavour, &p->w, m->act, y, m->d.threads);
 }
 

@@ -43,6 +43,7 @@ typedef struct {
     int conv_bc;       /* 1: B and C go through the conv with x (Mamba-2); 0: only x (BitMamba-2) */
     int D_per_channel; /* D has d_inner values rather than n_heads */
     float eps;         /* every RMSNorm */
+    int act_quant;     /* bmk_act_quant of the model family (BitMamba-2: bitmamba.c's) */
     const float *embedding;    /* [vocab, d_model] */
     const float *norm_f;       /* [d_model] */
     const float *lm_head_norm; /* [d_model] or NULL */

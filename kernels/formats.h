@@ -18,7 +18,7 @@ static inline int64_t bmk_round_up(int64_t n, int64_t m) { return (n + m - 1) / 
 #define BMK_DECLARE_FORMAT(stem)                                                                    \
     size_t stem##_data_bytes(int64_t rows, int64_t cols);                                           \
     size_t stem##_act_bytes(int64_t cols);                                                          \
-    void stem##_prep(const float *x, int64_t cols, void *act);
+    void stem##_prep(const float *x, int64_t cols, int act_quant, void *act);
 BMK_DECLARE_FORMAT(bmk_f32)
 BMK_DECLARE_FORMAT(bmk_f16)
 BMK_DECLARE_FORMAT(bmk_tmad)
@@ -28,10 +28,11 @@ BMK_DECLARE_FORMAT(bmk_q4_0)
 
 /* ---- activation quantisers shared by the integer formats (kernels/quant.c) ---- */
 
-/* BitLinear activations: int8 absmax per tensor.  s_x = 127 / max|x|, q = round-half-even(x s_x)
- * for k < cols, 0 for cols <= k < padded; h->inv_scale = 1 / s_x (0 for an all-zero vector),
+/* BitLinear activations: int8 per tensor by the model family's quantiser (bmk_act_quant, bmk.h)
+ * for k < cols, 0 for cols <= k < padded; h->inv_scale = 1 / s_x (0 when max|x| = 0 under absmax),
  * h->sum = sum(q), h->cols = cols. */
-void bmk_quant_i8_tensor(const float *x, int64_t cols, int64_t padded, int8_t *q, bmk_act_header *h);
+void bmk_quant_i8_tensor(const float *x, int64_t cols, int64_t padded, int act_quant, int8_t *q,
+                         bmk_act_header *h);
 
 /* Q8 activation blocks of BMK_Q8_BLOCK (used by q8_0 and q4_0): per block d = max|x| / 127 (fp32),
  * q = round-half-even(x / d) (x * (1/d), 0 where d = 0).  Layout after the header: int8 q[nb * 32],

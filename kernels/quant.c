@@ -8,6 +8,8 @@
 /* max(m, |x|) ignoring NaN as fmaxf does, without its libm call per element */
 static inline float absmax(float m, float x) { return fabsf(x) > m ? fabsf(x) : m; }
 
+const char *const bmk_act_quant_names[BMK_N_ACT_QUANTS] = {"absmax", "bitmamba"};
+
 static inline int8_t quant_one(float x, float s)
 {
     /* round half to even, as np.rint: adding and subtracting 1.5 x 2^23 rounds to an integer in
@@ -24,12 +26,33 @@ static inline int8_t quant_one(float x, float s)
     return (int8_t)q;
 }
 
-void bmk_quant_i8_tensor(const float *x, int64_t cols, int64_t padded, int8_t *q, bmk_act_header *h)
+/* bitmamba.c's rounding (src/kernel.c): add +-0.5 in float32, truncate toward zero, clip to
+ * [-128, 127].  The float32 add matters: x s = 0.49999997 becomes 1, as there. */
+static inline int8_t quant_one_away(float x, float s)
+{
+    const float v = x * s;
+    const float r = v + (v >= 0.f ? 0.5f : -0.5f);
+    if (r >= 127.f) return 127;
+    if (r <= -128.f) return -128;
+    if (r != r) return 0; /* NaN input */
+    return (int8_t)(int)r;
+}
+
+void bmk_quant_i8_tensor(const float *x, int64_t cols, int64_t padded, int act_quant, int8_t *q,
+                         bmk_act_header *h)
 {
     float amax = 0.f;
     for (int64_t k = 0; k < cols; k++) amax = absmax(amax, x[k]);
     int32_t sum = 0;
-    if (amax > 0.f) {
+    if (act_quant == BMK_AQ_BITMAMBA) {
+        /* scale_x = 127 / (max_abs + 1e-5): finite even for an all-zero vector (all q = 0) */
+        const float s = 127.f / (amax + 1e-5f);
+        for (int64_t k = 0; k < cols; k++) {
+            q[k] = quant_one_away(x[k], s);
+            sum += q[k];
+        }
+        h->inv_scale = 1.f / s;
+    } else if (amax > 0.f) {
         const float s = 127.f / amax;
         for (int64_t k = 0; k < cols; k++) {
             q[k] = quant_one(x[k], s);

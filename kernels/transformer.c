@@ -54,6 +54,7 @@ static const char *validate(const bmk_tf_desc *d)
     if (d->n_heads % d->n_kv_heads) return "n_heads must be a multiple of n_kv_heads";
     if (d->head_dim % 2) return "head_dim must be even (RoPE rotates pairs)";
     if (d->kv_type < 0 || d->kv_type >= BMK_N_KV_TYPES) return "unknown KV cache type";
+    if (d->act_quant < 0 || d->act_quant >= BMK_N_ACT_QUANTS) return "unknown activation quantiser";
     if (bmk_kv_row_bytes(d->kv_type, d->head_dim) == 0) return "q8_0 KV cache needs head_dim a multiple of 32";
     if (d->flavour < 0 || d->flavour >= BMK_N_FLAVOURS || !bmk_flavour_runnable(d->flavour))
         return "kernel flavour not runnable on this CPU";
@@ -167,7 +168,7 @@ static void linears(bmk_tf *m, const float *x, int n, const bmk_linear *const *p
     int prepared = -1;
     for (int i = 0; i < n; i++) {
         if (p[i]->format != prepared) {
-            bmk_formats[p[i]->format].prep(x, p[i]->w.cols, m->act);
+            bmk_formats[p[i]->format].prep(x, p[i]->w.cols, m->d.act_quant, m->act);
             prepared = p[i]->format;
         }
         bmk_gemv(p[i]->format, m->d.flavour, &p[i]->w, m->act, y[i], m->d.threads);

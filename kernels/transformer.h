@@ -37,6 +37,7 @@ typedef struct {
     int64_t n_layers, d_model, n_heads, n_kv_heads, head_dim, d_ff, vocab;
     int64_t max_context;        /* KV cache positions allocated */
     float eps;                  /* every RMSNorm */
+    int act_quant;              /* bmk_act_quant of the model family */
     const float *rope_inv_freq; /* [head_dim / 2] */
     const float *embedding;     /* [vocab, d_model] */
     const float *norm_f;        /* [d_model] */

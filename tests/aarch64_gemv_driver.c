@@ -3,8 +3,9 @@
  * bmbench/formats.py plus the x86 scalar kernel's output; checks, natively on aarch64, the scalar
  * kernel against the x86 one and the NEON kernel against the scalar one (bitwise for the integer
  * formats, within rtol x |W||x| otherwise).
- * Record: char name[16]; int64 rows, cols; float scale, rtol; int64 nbytes; uint8 data[nbytes];
- *         float x[cols]; float y_x86[rows]; float bound[rows]. */
+ * activations quantised on aarch64 by the record's quantiser (bmk_act_quant) must give the x86 result.
+ * Record: char name[16]; int64 rows, cols; float scale, rtol; int32 act_quant; int64 nbytes;
+ *         uint8 data[nbytes]; float x[cols]; float y_x86[rows]; float bound[rows]. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,8 +29,9 @@ int main(int argc, char **argv)
     while (fread(name, 16, 1, f) == 1) {
         int64_t rows, cols, nbytes;
         float scale, rtol;
+        int32_t act_quant;
         if (fread(&rows, 8, 1, f) != 1 || fread(&cols, 8, 1, f) != 1 || fread(&scale, 4, 1, f) != 1 ||
-            fread(&rtol, 4, 1, f) != 1 || fread(&nbytes, 8, 1, f) != 1)
+            fread(&rtol, 4, 1, f) != 1 || fread(&act_quant, 4, 1, f) != 1 || fread(&nbytes, 8, 1, f) != 1)
             return 2;
         uint8_t *data = malloc((size_t)nbytes);
         float *x = malloc((size_t)cols * 4), *ref = malloc((size_t)rows * 4), *bound = malloc((size_t)rows * 4);
@@ -41,7 +43,7 @@ int main(int argc, char **argv)
         if (fmt < 0) return 3;
         const bmk_format *F = &bmk_formats[fmt];
         void *act = aligned_alloc(64, (F->act_bytes(cols) + 63) / 64 * 64);
-        F->prep(x, cols, act);
+        F->prep(x, cols, act_quant, act);
         const bmk_tensor t = {data, rows, cols, scale};
         bmk_gemv(fmt, BMK_SCALAR, &t, act, yg, 1);
         bmk_gemv(fmt, BMK_NEON, &t, act, yn, 1);
@@ -51,7 +53,8 @@ int main(int argc, char **argv)
             if (!close_enough(yn[r], yg[r], rtol, bound[r], F->exact)) bad++;
         }
         if (bad) {
-            printf("FAIL %s %lldx%lld: %d mismatches\n", name, (long long)rows, (long long)cols, bad);
+            printf("FAIL %s %lldx%lld quantiser %d: %d mismatches\n", name, (long long)rows, (long long)cols,
+                   act_quant, bad);
             fails++;
         }
         cases++;

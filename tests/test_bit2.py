@@ -1,6 +1,9 @@
 """BIT2 checkpoints: tiny valid files round-trip exactly; broken ones fail with one line naming the
 problem, the tensor and the offset."""
+import os
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -285,3 +288,38 @@ def test_writer_rejects_incomplete_sources(tmp_path, tiny_tensors):
         write_bit2(tmp_path / "x.bin", t)
     with pytest.raises(BmbenchError, match="not a BitMamba-2 shape"):
         write_bit2(tmp_path / "y.bin", synthetic_weights(get_config("tiny-mamba2"), "f32"))
+
+
+# ------------------------------------------------------------------------------ memory
+_PEAK_SCRIPT = r"""
+import sys
+from bmbench.engine import Engine
+from bmbench.models import load_bit2
+
+def status(key):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith(key + ":"))
+
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # reset VmHWM: the peak from here on is the load's and the decode's
+base = status("VmRSS")
+Engine(load_bit2(sys.argv[1], sys.argv[2]), threads=1).decode([1, 2], 2)
+print(status("VmHWM") - base)
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux /proc/self/clear_refs")
+@pytest.mark.parametrize("fmt", ["ternary-lut", "ternary-mad"])
+def test_loading_holds_the_weights_once(tmp_path, fmt):
+    """Load + decode peaks within the file size + 10% above the interpreter: no second copy of the
+    embedding, no mapped file pages beside the repacked weights, no codes unpacked a byte per weight
+    for a whole tensor (the loader before this peaked near twice the file)."""
+    c = bitmamba2_config("mem", n_layers=3, d_model=2048, n_heads=16, vocab=6000)
+    path = tmp_path / "mem.bin"
+    write_bit2(path, synthetic_bit2_tensors(c, seed=1))
+    size = path.stat().st_size
+    out = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, str(path), fmt], capture_output=True,
+                         text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    peak = int(out.stdout)
+    assert peak <= 1.10 * size, f"peak {peak / 2**20:.1f} MiB above the interpreter for a {size / 2**20:.1f} MiB file"

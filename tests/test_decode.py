@@ -11,26 +11,10 @@ import pytest
 from bmbench import formats
 from bmbench.engine import Engine
 from bmbench.errors import BmbenchError
+from bmbench.models.config import MambaConfig
 
 
-# The bmbench.models interface (config.py / weights.py), mirrored so this test stands alone.
-@dataclass(frozen=True)
-class MambaConfig:
-    name: str
-    n_layers: int
-    d_model: int
-    d_inner: int
-    n_heads: int
-    head_dim: int
-    d_state: int
-    n_groups: int
-    d_conv: int
-    vocab: int
-    conv_bc: bool
-    lm_head_norm: bool
-    eps: float = 1e-6
-
-
+# The bmbench.models weights interface (weights.py), mirrored so this test builds its own weights.
 @dataclass
 class LayerWeights:
     in_proj_norm: np.ndarray
@@ -57,7 +41,8 @@ class ModelWeights:
 
 CONFIGS = {
     # BitMamba-2 shape: B, C one scalar per head (n_groups = heads, d_state 1), only x convolved
-    "bitmamba": MambaConfig("tiny-bitmamba", 2, 64, 128, 4, 32, 1, 4, 4, 97, False, True),
+    # (and bitmamba.c's activation quantiser: config.act_quant)
+    "bitmamba": MambaConfig("tiny-bitmamba", 2, 64, 128, 4, 32, 1, 4, 4, 97, False, True, family="bitmamba2"),
     # Mamba-2 shape: B, C shared by all heads (n_groups 1), x|B|C convolved
     "mamba2": MambaConfig("tiny-mamba2", 2, 64, 128, 4, 32, 16, 1, 4, 101, True, False),
     # odd sizes everywhere (SIMD tails), two groups, D per channel
@@ -126,7 +111,7 @@ class Reference:
     def lin(self, p, x):
         if id(p) not in self.mats:
             self.mats[id(p)] = self.fmt.dequantise(p)
-        return self.mats[id(p)] @ self.fmt.act_reference(x)
+        return self.mats[id(p)] @ self.fmt.act_reference(x, self.cfg.act_quant)
 
     def step(self, tok):
         c, w = self.cfg, self.w

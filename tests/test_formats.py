@@ -132,17 +132,17 @@ _x = st.integers(1, 600).flatmap(lambda n: hnp.arrays(
 
 
 @SETTINGS
-@given(x=_x)
-def test_int8_tensor_prep_matches_numpy_mirror(x):
-    q, inv = formats.i8_tensor_activations(x)
+@given(x=_x, quant=st.sampled_from(formats.ACT_QUANTS))
+def test_int8_tensor_prep_matches_numpy_mirror(x, quant):
+    q, inv = formats.i8_tensor_activations(x, quant)
     n = x.size
     # ternary-mad: int8 q padded to 128 columns
-    act = formats.prepare(formats.get("ternary-mad"), x)
+    act = formats.prepare(formats.get("ternary-mad"), x, quant)
     assert _header(act) == (inv, int(q.astype(np.int64).sum()), n)
     kp = -(-n // 128) * 128
     np.testing.assert_array_equal(act[64:64 + kp].view(np.int8), np.pad(q, (0, kp - n)))
     # ternary-lut: per column pair 16 int16 entries (low bytes, then high bytes)
-    act = formats.prepare(formats.get("ternary-lut"), x)
+    act = formats.prepare(formats.get("ternary-lut"), x, quant)
     assert _header(act) == (inv, int(q.astype(np.int64).sum()), n)
     kp = -(-n // 4) * 4
     qp = np.pad(q, (0, kp - n)).astype(np.int16).reshape(-1, 2)
@@ -151,6 +151,32 @@ def test_int8_tensor_prep_matches_numpy_mirror(x):
     wt = np.array([-1, 0, 1, 0], dtype=np.int16)
     i = np.arange(16)
     np.testing.assert_array_equal(entries, wt[i & 3] * qp[:, :1] + wt[i >> 2] * qp[:, 1:])
+
+
+def test_activation_quantisers_by_hand():
+    """absmax (BitNet): s = 127 / max|x| = 1 here, ties to even.  bitmamba (bitmamba.c):
+    s = 127 / (127 + 1e-5) = 0.99999994 in float32, so 0.5 s = 0.49999997 and 0.49999997 + 0.5 rounds
+    (float32, tie to even) to 1.0: q = 1 where exact rounding would give 0, as bitmamba.c computes."""
+    x = np.array([127, 0.5, -0.5, 0, -127], np.float32)
+    q, inv = formats.i8_tensor_activations(x, "absmax")
+    assert q.tolist() == [127, 0, 0, 0, -127] and inv == 1.0
+    q, inv = formats.i8_tensor_activations(x, "bitmamba")
+    assert q.tolist() == [127, 1, -1, 0, -127]
+    assert inv == float(np.float32(1) / (np.float32(127) / np.float32(127 + np.float32(1e-5))))
+    # an all-zero vector: absmax says 0 scale, bitmamba's epsilon keeps it finite
+    assert formats.i8_tensor_activations(np.zeros(4, np.float32), "absmax") == (pytest.approx(np.zeros(4)), 0.0)
+    q, inv = formats.i8_tensor_activations(np.zeros(4, np.float32), "bitmamba")
+    assert q.tolist() == [0] * 4 and inv == float(np.float32(1) / (np.float32(127) / np.float32(1e-5)))
+    for quant in formats.ACT_QUANTS:  # the C quantiser computes the same
+        q, inv = formats.i8_tensor_activations(x, quant)
+        act = formats.prepare(formats.get("ternary-mad"), x, quant)
+        assert _header(act) == (inv, int(q.sum()), len(x))
+        np.testing.assert_array_equal(act[64:64 + len(x)].view(np.int8), q)
+
+
+def test_unknown_activation_quantiser_is_an_error():
+    with pytest.raises(BmbenchError, match="unknown activation quantiser"):
+        formats.prepare(formats.get("ternary-mad"), np.ones(4, np.float32), "nope")
 
 
 @SETTINGS

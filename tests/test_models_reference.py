@@ -158,7 +158,7 @@ def _loop_step(w, token, conv, S):
     lw = w.layers[0]
     h = [float(v) for v in w.embedding[token]]
     u = _rms(h, lw.in_proj_norm, c.eps)
-    proj = list(fmt.dequantise(lw.in_proj) @ fmt.act_reference(np.array(u)))
+    proj = list(fmt.dequantise(lw.in_proj) @ fmt.act_reference(np.array(u), c.act_quant))
     di, nb = c.d_inner, c.n_groups * c.d_state
     z, xbc, dt_raw = proj[:di], proj[di:2 * di + 2 * nb], proj[2 * di + 2 * nb:]
     conv_in = xbc if c.conv_bc else xbc[:di]
@@ -184,12 +184,12 @@ def _loop_step(w, token, conv, S):
                 acc += S[hd][p][n] * C[g * c.d_state + n]
             y.append(acc + float(lw.D[i]) * x[i])
     gated = _rms([yi * _silu(zi) for yi, zi in zip(y, z)], lw.out_proj_norm, c.eps)
-    out = fmt.dequantise(lw.out_proj) @ fmt.act_reference(np.array(gated))
+    out = fmt.dequantise(lw.out_proj) @ fmt.act_reference(np.array(gated), c.act_quant)
     h = [a + b for a, b in zip(h, out)]
     u = _rms(h, w.norm_f, c.eps)
     if c.lm_head_norm:
         u = _rms(u, w.lm_head_norm, c.eps)
-    return fmt.dequantise(w.lm_head) @ fmt.act_reference(np.array(u))
+    return fmt.dequantise(w.lm_head) @ fmt.act_reference(np.array(u), c.act_quant)
 
 
 @pytest.mark.parametrize("config", [TOY_BIT, TOY_M2], ids=lambda c: c.name)

@@ -10,8 +10,40 @@ Order: embedding; per layer in_proj_norm, in_proj, conv1d weight [d_inner, 1, 4]
 dt_bias, A_log, D [d_inner], out_proj_norm, out_proj; then norm_f, lm_head_norm, lm_head.
 The header implies the whole config (d_inner = 2 d_model, head_dim = d_inner / n_heads, conv 4).
 
-The loader maps the file (numpy.memmap), checks every record against the header-implied config and
-the file size, and repacks tensor by tensor (memory stays near one tensor plus the result).
+The loader reads the file with positioned reads (no mapping), checks every record against the
+header-implied config and the file size, and repacks tensor by tensor, 256 rows at a time: a loaded
+model holds its weights once, in the engine's layout.
+
+The same function as the reference engine.  bmbench's BitMamba-2 forward (kernels/decode.c, the
+float64 `models.reference.Reference`) was checked step by step against bitmamba.c (src/model.c
+model_forward_step, src/block.c block_step, src/kernel.c scalar_bitlinear_forward / scalar_ssm_inner,
+src/bitmamba.h), and tests/test_bit2_reference.py checks it against an independent float64 forward
+written from that arithmetic:
+  - embedding: row `token` of the fp32 table, the residual stream h.                        matches
+  - BitLinear: RMSNorm with its own weight, x / sqrt(mean(x^2) + 1e-6) * w (BitMamba-2's eps is
+    1e-6 everywhere), then the family's activation quantiser (config.act_quant = "bitmamba"):
+    s_x = 127 / (max|x_norm| + 1e-5), q = (int)(x s_x +- 0.5) in float32 (half away from zero),
+    clipped to [-128, 127]; y = dot(q, codes) / (s_x * stored scale).                        matches;
+    bmbench computes the same integers and scales with y = dot * (s_w * (1 / s_x)), s_w = 1 / stored
+    scale in float32: the float32 product may differ from bitmamba.c's in the last bit
+  - in_proj split z | x | B | C | dt (B, C, dt one scalar per head).                         matches
+  - conv1d over x only, kernel 4, state = the last 3 raw inputs (bitmamba.c's ring buffer, oldest
+    at tap 0): conv = bias + sum_k<3 w[c, k] s_k + w[c, 3] x, then SiLU.                     matches
+  - dt = softplus(dt_raw + dt_bias), softplus(v) = v above 20, else log(1 + e^v) (bmbench: log1p,
+    equal up to float rounding); A = -exp(A_log); decay = exp(A dt).                         matches
+  - s = s decay + x (B dt); y = (s C + x D_i) * silu(z), D per channel.                      matches
+    (bmbench: dA s + (dt x) B, the same product in another float order)
+  - out_proj: BitLinear over y with out_proj_norm (bmbench's gated RMSNorm is that norm of y silu(z)),
+    residual h += out.                                                                       matches
+  - final: RMSNorm(h) * norm_f, then lm_head as a BitLinear whose own RMSNorm uses lm_head_norm
+    (two norms in a row).                                                                    matches
+  - greedy: the first index of the largest logit (bitmamba.c with temp < 0.05).              matches
+  - prompt: fed token by token (bitmamba.c prefills all but the last prompt token in a batch that
+    computes the same per-token function, then steps the last one).                        matches
+Float32 sums run in another order (bmbench's norms sum in double, its GEMVs in int32 in any order:
+integer sums are exact), so logits agree to float rounding, not bit for bit.  bitmamba.c itself
+differs between its flavours: its AVX2 quantiser rounds ties to even (_mm256_round_ps), its scalar
+and NEON ones away from zero; bmbench follows the scalar reference (src/kernel.c) in every flavour.
 """
 from __future__ import annotations
 
@@ -34,7 +66,7 @@ TYPE_TERNARY = 2
 HEADER_BYTES = 20
 D_CONV = 4  # fixed by the format: conv1d weight is [d_inner, 1, 4]
 _MAX_NDIM = 4
-_CHUNK_BYTES = 1 << 22  # code bytes unpacked per step
+_CHUNK_BYTES = 1 << 22  # float values checked per step
 
 
 @dataclass(frozen=True)
@@ -100,18 +132,27 @@ def _check_bit2_shape(c: MambaConfig, where: str) -> None:
 
 # -------------------------------------------------------------------------------- reading
 class _File:
-    """A memory-mapped BIT2 file with bounds-checked reads that name the tensor on failure."""
+    """A BIT2 file read with positioned reads, bounds-checked, naming the tensor on failure.  Never
+    mapped: the bytes read stay in the page cache, not in this process's resident memory, so a
+    loaded model holds its weights once (in the engine's layout) however large the file."""
 
     def __init__(self, path):
         self.path = os.fspath(path)
         try:
-            self.size = os.path.getsize(self.path)
+            self.fh = open(self.path, "rb")
+            self.size = os.fstat(self.fh.fileno()).st_size
         except OSError as e:
             raise BmbenchError(f"cannot read BIT2 file {self.path}: {e.strerror}") from None
         if self.size < HEADER_BYTES:
+            self.fh.close()
             raise BmbenchError(f"BIT2 {self.path}: file is {self.size} bytes, shorter than the "
                                f"{HEADER_BYTES}-byte header")
-        self.mm = np.memmap(self.path, dtype=np.uint8, mode="r")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.fh.close()
 
     def fail(self, problem: str, name: str, offset: int):
         raise BmbenchError(f"BIT2 {self.path}: {problem} (tensor {name} at offset {offset})")
@@ -121,11 +162,23 @@ class _File:
             self.fail(f"truncated: {what} needs {n} bytes, only {max(self.size - offset, 0)} left",
                       name, offset)
 
+    def into(self, offset: int, out: np.ndarray) -> np.ndarray:
+        """Fill the contiguous array `out` with the bytes at `offset`."""
+        view = memoryview(out).cast("B")
+        self.fh.seek(offset)
+        got = 0
+        while got < len(view):
+            n = self.fh.readinto(view[got:])
+            if not n:
+                raise BmbenchError(f"BIT2 {self.path}: file shrank while reading (offset {offset + got})")
+            got += n
+        return out
+
     def i32(self, offset: int, count: int) -> list[int]:
-        return [int(v) for v in self.mm[offset:offset + 4 * count].view("<i4")]
+        return [int(v) for v in self.into(offset, np.empty(count, dtype="<i4"))]
 
     def f32(self, offset: int) -> float:
-        return float(self.mm[offset:offset + 4].view("<f4")[0])
+        return float(self.into(offset, np.empty(1, dtype="<f4"))[0])
 
 
 def _header(f: _File) -> tuple[MambaConfig, dict]:
@@ -147,9 +200,9 @@ def _header(f: _File) -> tuple[MambaConfig, dict]:
 def read_bit2_index(path) -> tuple[MambaConfig, list[Bit2Record]]:
     """Validate a BIT2 file's structure (header, every record's type and dims, the file size) and
     return the header-implied config and where each tensor lies.  Code values are checked on load."""
-    f = _File(path)
-    config, _ = _header(f)
-    return config, _index(f, config)
+    with _File(path) as f:
+        config, _ = _header(f)
+        return config, _index(f, config)
 
 
 def _index(f: _File, c: MambaConfig) -> list[Bit2Record]:
@@ -194,45 +247,58 @@ def _index(f: _File, c: MambaConfig) -> list[Bit2Record]:
     return records
 
 
-def _unpack_codes(f: _File, r: Bit2Record) -> np.ndarray:
-    """The int8 codes of a ternary record, rejecting the unused code value 3."""
-    rows, cols = r.shape
-    stride = cols // 4
-    raw = f.mm[r.data_offset:r.data_offset + r.nbytes].reshape(rows, stride)
-    codes = np.empty((rows, cols), dtype=np.int8)
-    shifts = np.array([0, 2, 4, 6], dtype=np.uint8)
-    step = max(1, _CHUNK_BYTES // max(stride, 1))
-    for r0 in range(0, rows, step):
-        chunk = (raw[r0:r0 + step, :, None] >> shifts) & 3  # [n, stride, 4]: element k at bits 2k
-        bad = chunk == 3
+class _Codes:
+    """The int8 codes of a ternary record, read and unpacked one row slice at a time (what the
+    formats' from_ternary asks for), rejecting the unused code value 3."""
+
+    def __init__(self, f: _File, r: Bit2Record):
+        self.f, self.r, self.shape = f, r, r.shape
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        r, (n_rows, cols) = self.r, self.shape
+        r0, r1, step = rows.indices(n_rows)
+        if step != 1:
+            raise IndexError("BIT2 codes are read in contiguous row ranges")
+        stride = cols // 4
+        raw = self.f.into(r.data_offset + r0 * stride, np.empty((max(r1 - r0, 0), stride), np.uint8))
+        codes = (raw[:, :, None] >> np.array([0, 2, 4, 6], dtype=np.uint8)) & 3  # element k at bits 2k
+        bad = codes == 3
         if bad.any():
             i, j, k = (int(v[0]) for v in np.nonzero(bad))
-            f.fail(f"code value 3 at row {r0 + i}, column {4 * j + k} (byte offset "
-                   f"{r.data_offset + (r0 + i) * stride + j})", r.name, r.offset)
-        codes[r0:r0 + step] = chunk.reshape(-1, cols).view(np.int8) - 1
-    return codes
+            self.f.fail(f"code value 3 at row {r0 + i}, column {4 * j + k} (byte offset "
+                        f"{r.data_offset + (r0 + i) * stride + j})", r.name, r.offset)
+        return codes.reshape(-1, cols).view(np.int8) - 1
+
+
+def _floats(f: _File, r: Bit2Record) -> np.ndarray:
+    """A float32 record read into its own (anonymous) array, checked finite chunk by chunk."""
+    arr = f.into(r.data_offset, np.empty(r.shape, dtype="<f4"))
+    flat = arr.reshape(-1)
+    for k in range(0, flat.size, _CHUNK_BYTES):
+        if not np.isfinite(flat[k:k + _CHUNK_BYTES]).all():
+            f.fail("non-finite float values", r.name, r.offset)
+    return arr.astype(np.float32, copy=False)
+
+
+def _iter(f: _File, config: MambaConfig) -> Iterator[tuple[Bit2Record, Tensor]]:
+    for r in _index(f, config):
+        yield r, (Ternary(_Codes(f, r), r.scale) if r.kind == "ternary" else _floats(f, r))
 
 
 def iter_bit2(path) -> Iterator[tuple[Bit2Record, Tensor]]:
-    """Every tensor of a validated BIT2 file, in file order: fp32 records as float32 arrays (copied
-    out of the map), ternary records as `Ternary`.  Yields lazily: one tensor in memory at a time."""
-    f = _File(path)
-    config, _ = _header(f)
-    for r in _index(f, config):
-        if r.kind == "ternary":
-            yield r, Ternary(_unpack_codes(f, r), r.scale)
-        else:
-            data = f.mm[r.data_offset:r.data_offset + r.nbytes].view("<f4").reshape(r.shape)
-            arr = np.array(data, dtype=np.float32, order="C")
-            if not np.isfinite(arr).all():
-                f.fail("non-finite float values", r.name, r.offset)
-            yield r, arr
+    """Every tensor of a validated BIT2 file, in file order: fp32 records as float32 arrays, ternary
+    records as `Ternary` whose codes are read from the file when sliced (np.asarray(t.codes[:])
+    unpacks them all).  One tensor is read at a time."""
+    with _File(path) as f:
+        config, _ = _header(f)
+        yield from _iter(f, config)
 
 
 def read_bit2_tensors(path) -> tuple[MambaConfig, dict[str, Tensor]]:
-    """Header-implied config and all tensors by name (tiny files and tests; see iter_bit2)."""
+    """Header-implied config and all tensors by name, codes unpacked (tiny files and tests)."""
     config, _ = read_bit2_index(path)
-    return config, {r.name: t for r, t in iter_bit2(path)}
+    return config, {r.name: Ternary(t.codes[:], t.scale) if isinstance(t, Ternary) else t
+                    for r, t in iter_bit2(path)}
 
 
 # -------------------------------------------------------------------------------- to ModelWeights
@@ -280,24 +346,26 @@ def weights_from_bit2_tensors(config: MambaConfig, tensors: Mapping[str, Tensor]
 
 
 def load_bit2(path, format: str, config: MambaConfig | None = None) -> ModelWeights:
-    """Load a BIT2 checkpoint into `format`: ternary tensors repacked with `from_ternary`
-    (s_w = 1 / stored scale), other formats quantise the dequantised weights.  With `config`,
-    the header must describe exactly that model."""
+    """Load a BIT2 checkpoint into `format`, tensor by tensor: ternary tensors repacked from the
+    file's bytes 256 rows at a time (`from_ternary`, s_w = 1 / stored scale; other formats quantise
+    the dequantised weights row chunk by row chunk), float tensors read into their arrays.  Peak
+    memory is the loaded weights plus a chunk.  With `config`, the header must describe exactly
+    that model."""
     fmt = formats.get(format)
-    f = _File(path)
-    hcfg, hdr = _header(f)
-    if config is not None:
-        mism = [f"{k} {v} (config {getattr(config, k)})" for k, v in hdr.items() if getattr(config, k) != v]
-        try:
-            _check_bit2_shape(config, f"BIT2 {f.path}")
-        except BmbenchError:
-            mism.append("config is not a BitMamba-2 shape")
-        if mism:
-            raise BmbenchError(f"BIT2 {f.path}: header does not match model {config.name!r}: "
-                               f"{', '.join(mism)}")
-        hcfg = config
-    del f
-    return _assemble(hcfg, ((r.name, t) for r, t in iter_bit2(path)), fmt)
+    with _File(path) as f:
+        hcfg, hdr = _header(f)
+        if config is not None:
+            mism = [f"{k} {v} (config {getattr(config, k)})" for k, v in hdr.items()
+                    if getattr(config, k) != v]
+            try:
+                _check_bit2_shape(config, f"BIT2 {f.path}")
+            except BmbenchError:
+                mism.append("config is not a BitMamba-2 shape")
+            if mism:
+                raise BmbenchError(f"BIT2 {f.path}: header does not match model {config.name!r}: "
+                                   f"{', '.join(mism)}")
+            hcfg = config
+        return _assemble(hcfg, ((r.name, t) for r, t in _iter(f, hcfg)), fmt)
 
 
 # -------------------------------------------------------------------------------- writing

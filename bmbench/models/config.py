@@ -21,6 +21,12 @@ import numpy as np
 
 from ..errors import BmbenchError
 
+# BitLinear's activation quantiser (bmbench.formats.ACT_QUANTS, kernels/bmk.h) is the family's, as its
+# reference engine computes it: BitMamba-2 is defined by bitmamba.c (127 / (max|x| + 1e-5), round half
+# away from zero); the others use BitNet b1.58's absmax rule (ternary formats of them have no reference
+# engine of their own).  Engines and the float64 references read it from `config.act_quant`.
+ACT_QUANT_OF_FAMILY = {"bitmamba2": "bitmamba", "mamba2": "absmax", "transformer": "absmax"}
+
 
 @dataclass(frozen=True)
 class MambaConfig:
@@ -56,6 +62,10 @@ class MambaConfig:
             raise BmbenchError(f"model config {self.name!r}: d_conv must be >= 2, got {self.d_conv}")
         if self.family not in ("bitmamba2", "mamba2"):
             raise BmbenchError(f"model config {self.name!r}: unknown family {self.family!r}")
+
+    @property
+    def act_quant(self) -> str:
+        return ACT_QUANT_OF_FAMILY[self.family]
 
     # ---------------------------------------------------------------- derived sizes
     @property
@@ -173,6 +183,10 @@ class TransformerConfig:
             raise BmbenchError(f"model config {self.name!r}: head_dim must be even (RoPE), got {self.head_dim}")
         if self.family != "transformer":
             raise BmbenchError(f"model config {self.name!r}: unknown family {self.family!r}")
+
+    @property
+    def act_quant(self) -> str:
+        return ACT_QUANT_OF_FAMILY[self.family]
 
     @property
     def q_dim(self) -> int:

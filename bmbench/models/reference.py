@@ -2,8 +2,8 @@
 and greedy generation.  The oracle the C decode engine is tested against on tiny configs.
 
 Weights are the format's dequantised values and each projection sees its input activations as the
-format's kernel does (`Format.act_reference`: int8-quantised for integer formats), so the only
-differences to an exact C engine are float rounding.  Per token and layer:
+format's kernel does (`Format.act_reference`: int8-quantised for integer formats, by the family's
+quantiser `config.act_quant`), so the only differences to an exact C engine are float rounding.  Per token and layer:
 
     u  = rmsnorm(h) * in_proj_norm;        zxbcdt = W_in @ act(u) = z | x | B | C | dt
     xc = silu(conv1d(x or x|B|C) + conv_b)  (causal, kernel d_conv, state: last d_conv-1 inputs)
@@ -121,7 +121,7 @@ class Reference:
         return State.zeros(self.config)
 
     def _act(self, x: np.ndarray) -> np.ndarray:
-        return self.fmt.act_reference(x)
+        return self.fmt.act_reference(x, self.config.act_quant)
 
     def layer_step(self, i: int, h: np.ndarray, state: State) -> np.ndarray:
         """Layer i's contribution for residual stream h (float64 [d_model]); updates state."""

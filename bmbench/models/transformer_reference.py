@@ -94,7 +94,7 @@ class TransformerReference:
         return KVCache.empty(c.n_layers, c.n_kv_heads, c.head_dim)
 
     def _lin(self, W: np.ndarray, x: np.ndarray) -> np.ndarray:
-        return W @ self.fmt.act_reference(x)
+        return W @ self.fmt.act_reference(x, self.config.act_quant)
 
     def layer_step(self, i: int, h: np.ndarray, cache: KVCache, pos: int) -> np.ndarray:
         c, M = self.config, self._mats[i]

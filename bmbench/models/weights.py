@@ -109,17 +109,19 @@ def _check_f32(name: str, a: np.ndarray, shape: tuple[int, ...]) -> None:
 
 
 # ------------------------------------------------------------------------------ packing helpers
-def pack_ternary(fmt: formats.Format | str, codes: np.ndarray, s_w: float) -> Packed:
+def pack_ternary(fmt: formats.Format | str, codes, s_w: float) -> Packed:
     """Ternary codes (int8 in {-1,0,1}) with scale s_w (W = codes * s_w) packed into `fmt`.
 
     Ternary formats take the codes directly (`from_ternary`); any other format quantises the
-    float weights codes * s_w.
+    float weights codes * s_w, row chunk by row chunk.  `codes` may be any row-sliceable matrix
+    (formats.matrix_shape), e.g. a checkpoint's tensor read from its file on demand.
     """
     fmt = formats.get(fmt) if isinstance(fmt, str) else fmt
-    from_ternary = getattr(fmt, "from_ternary", None)
-    if from_ternary is not None:
-        return from_ternary(codes, float(s_w))
-    return fmt.quantise(codes.astype(np.float32) * np.float32(s_w))
+    if fmt.from_ternary is not None:
+        return fmt.from_ternary(codes, float(s_w))
+    rows, cols = formats.matrix_shape(codes)
+    return formats.quantise_rows(fmt, rows, cols, lambda r0, n: np.asarray(
+        codes[r0:r0 + n], dtype=np.float32) * np.float32(s_w))
 
 
 # ------------------------------------------------------------------------------ synthetic weights

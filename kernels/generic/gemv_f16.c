@@ -5,7 +5,7 @@
 
 size_t bmk_f16_data_bytes(int64_t rows, int64_t cols) { return (size_t)(rows * cols) * 2; }
 size_t bmk_f16_act_bytes(int64_t cols) { return bmk_f32_act_bytes(cols); }
-void bmk_f16_prep(const float *x, int64_t cols, void *act) { bmk_f32_prep(x, cols, act); }
+void bmk_f16_prep(const float *x, int64_t cols, int act_quant, void *act) { bmk_f32_prep(x, cols, act_quant, act); }
 
 void bmk_gemv_f16_generic(const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1)
 {

@@ -5,8 +5,9 @@
 
 size_t bmk_f32_data_bytes(int64_t rows, int64_t cols) { return (size_t)(rows * cols) * 4; }
 size_t bmk_f32_act_bytes(int64_t cols) { return BMK_ACT_OFFSET + (size_t)cols * 4; }
-void bmk_f32_prep(const float *x, int64_t cols, void *act)
+void bmk_f32_prep(const float *x, int64_t cols, int act_quant, void *act)
 {
+    (void)act_quant; /* float activations */
     bmk_act_header *h = (bmk_act_header *)act;
     h->inv_scale = 1.0f;
     h->sum = 0;

@@ -13,8 +13,12 @@ size_t bmk_q8_0_data_bytes(int64_t rows, int64_t cols) { return (size_t)(rows * 
 size_t bmk_q4_0_data_bytes(int64_t rows, int64_t cols) { return (size_t)(rows * nblocks(cols) * BMK_Q4_0_BYTES); }
 size_t bmk_q8_0_act_bytes(int64_t cols) { return bmk_q8_act_bytes(cols); }
 size_t bmk_q4_0_act_bytes(int64_t cols) { return bmk_q8_act_bytes(cols); }
-void bmk_q8_0_prep(const float *x, int64_t cols, void *act) { bmk_quant_q8_blocks(x, cols, act); }
-void bmk_q4_0_prep(const float *x, int64_t cols, void *act) { bmk_quant_q8_blocks(x, cols, act); }
+void bmk_q8_0_prep(const float *x, int64_t cols, int act_quant, void *act)
+{
+    (void)act_quant; /* llama.cpp's Q8 blocks whatever the family */
+    bmk_quant_q8_blocks(x, cols, act);
+}
+void bmk_q4_0_prep(const float *x, int64_t cols, int act_quant, void *act) { bmk_q8_0_prep(x, cols, act_quant, act); }
 
 static inline int32_t dot_q8_0(const uint8_t *blk, const int8_t *x)
 {

@@ -30,12 +30,12 @@ size_t bmk_tlut_data_bytes(int64_t rows, int64_t cols)
 }
 size_t bmk_tlut_act_bytes(int64_t cols) { return BMK_ACT_OFFSET + (size_t)tlut_kp(cols) * (16 + 1); }
 
-void bmk_tlut_prep(const float *x, int64_t cols, void *act)
+void bmk_tlut_prep(const float *x, int64_t cols, int act_quant, void *act)
 {
     const int64_t kp = tlut_kp(cols);
     uint8_t *tab = (uint8_t *)BMK_ACT_DATA(act);
     int8_t *q = (int8_t *)(tab + kp * 16);
-    bmk_quant_i8_tensor(x, cols, kp, q, (bmk_act_header *)act);
+    bmk_quant_i8_tensor(x, cols, kp, act_quant, q, (bmk_act_header *)act);
     static const int wt[4] = {-1, 0, 1, 0};
     for (int64_t g = 0; g < kp / 2; g++) {
         uint8_t *t = tab + 32 * g;
