@@ -138,13 +138,18 @@ def cmd_hosts(args, out: Console) -> int:
     return 0
 
 
-def _run_and_report(suite, overrides, args, out: Console, params: dict | None = None) -> int:
-    from . import printers, runner
-    output = Path(args.output) if args.output else _default_output(suite.name)
+def _run_and_report(suite, overrides, args, out: Console, params: dict | None = None,
+                    resume=None, resume_path: Path | None = None) -> int:
+    from . import noise, printers, runner
+    output = Path(args.output) if getattr(args, "output", None) else resume_path or _default_output(suite.name)
     _check_writable(output)
     run = runner.run_suite(suite, overrides=overrides, output=output, params=params,
-                           console=Console(stderr=True), command=sys.argv)
+                           console=Console(stderr=True), command=sys.argv,
+                           rounds=getattr(args, "rounds", None), resume=resume)
     printers.as_table(run, out)
+    warning = noise.summary(run.host.get("noise"))
+    if warning:
+        out.print(warning, soft_wrap=True)
     if not getattr(args, "no_report", False):
         from .report import render_report
         try:
@@ -253,6 +258,12 @@ def _params(args) -> dict:
 
 
 def cmd_run(args, out: Console) -> int:
+    if args.resume:
+        return _resume(args, out)
+    if not args.suite:
+        raise BmbenchError("run needs --suite NAME (or --resume RESULT.json)")
+    if args.rounds is not None and args.rounds < 1:
+        raise BmbenchError(f"--rounds must be >= 1, got {args.rounds}")
     if args.on:  # on remote boards over SSH (bmbench.remote): one result per host
         from .remote.command import run_remote
         return run_remote(args, out)
@@ -266,6 +277,27 @@ def cmd_run(args, out: Console) -> int:
         from .llamacpp import require
         require()
     return _run_and_report(suite, ov, args, out, params)
+
+
+_RESUME_KEEPS = {"command", "func", "resume", "output", "no_report", "print_tokens", "parallel"}
+
+
+def _resume(args, out: Console) -> int:
+    """Finish an interrupted run: the cases it still owes, into the same document."""
+    from . import results
+    from .suites import load_suite
+    given = sorted(k for k, v in vars(args).items() if k not in _RESUME_KEEPS and v not in (None, False))
+    if given:
+        raise BmbenchError(f"--resume takes the interrupted run's own settings; drop "
+                           f"{', '.join('--' + k.replace('_', '-') for k in given)}")
+    path = Path(args.resume)
+    run = results.load(path)
+    if run.complete:
+        raise BmbenchError(f"{path}: the run is complete, nothing to resume")
+    if not run.plan.get("suite"):
+        raise BmbenchError(f"{path}: the document does not say how its cases were made (no plan)")
+    suite = load_suite(run.plan["suite"])
+    return _run_and_report(suite, None, args, out, resume=run, resume_path=path)
 
 
 def cmd_probe(args, out: Console) -> int:
@@ -364,7 +396,7 @@ def cmd_roofline(args, out: Console) -> int:
         bw, src = roofline.host_read_bandwidth(p, min(args.threads, cores) if args.threads else cores)
         prov = "projected"
     else:
-        m = probe.dram_read(threads, dispatch.chosen_flavour())
+        m = probe.dram_read(threads)
         bw, src, prov = m.value, f"measured now: {m.method}, {threads} thread(s)", "measured bandwidth"
     weights = cfg.gemv_weights_per_token()
     out.print(f"compute: {weights / 1e9:.3f} G weights per token (one table lookup + add per weight "
@@ -435,7 +467,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--no-report", action="store_true", help="skip the HTML report at the end")
 
     sp = sub.add_parser("run", help="run a suite and write its result document")
-    sp.add_argument("--suite", required=True, help="suite name (see `bmbench suites`) or a YAML path")
+    sp.add_argument("--suite", help="suite name (see `bmbench suites`) or a YAML path")
+    sp.add_argument("--rounds", type=int, help="rounds: every case once per round, in a fresh worker, after "
+                    "a probe slice; samples pooled (default: the suite's, 2 for decode)")
+    sp.add_argument("--resume", metavar="RESULT.json", help="finish an interrupted run (its document says "
+                    "complete: false): only the cases it owes, into the same file")
     axes(sp, kernel=True)
     sp.add_argument("--format", help="weight format(s), comma separated")
     sp.add_argument("--model", help="model(s), comma separated (see `bmbench models`)")
@@ -542,6 +578,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("bmbench: interrupted; no result file written", markup=False)
         return 130
+    except Exception as e:  # runner.Interrupted: the completed cases are saved, said in its message
+        from .runner import Interrupted
+        if not isinstance(e, Interrupted):
+            raise
+        err.print(f"bmbench: {e}", markup=False, soft_wrap=True)
+        return 143 if "SIGTERM" in str(e) else 130
 
 
 if __name__ == "__main__":

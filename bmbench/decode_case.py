@@ -27,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import formats, hosts, roofline
+from . import formats, hosts, memstat, roofline
 from .energy import EnergyMeter
 from .errors import BmbenchError
 from .results import CaseResult, Metric
@@ -36,6 +36,10 @@ DEFAULT_PROMPT = (15496, 11, 314, 716, 257)  # GPT-2 BPE ids of a short English 
 # process overhead beyond weights and state: interpreter, NumPy, scratch buffers, generation temporaries
 MEMORY_OVERHEAD_BYTES = 256 << 20
 MEMORY_OVERHEAD_FRACTION = 0.10
+# where bmbench's weights live while a case decodes, whatever their source (the synthetic-weight cache,
+# just generated, a BIT2 checkpoint): read into the process, never a file mapping, so the resident
+# figures do not depend on the page cache or on a cache hit
+BACKING = "anonymous (weights read into process memory, no file mapping)"
 
 
 def load_weights(p: dict):
@@ -162,7 +166,7 @@ def _setup_bmbench(p: dict, max_context: int, spec: dict):
         return account(cfg, p["format"], state, context=positions, kv_dtype=kv).bytes_per_token_breakdown()
     a0 = account(cfg, p["format"], state, kv_dtype=kv)
     memory = dict(weight_bytes=a0.weight_bytes, state_bytes=a0.state_bytes, engine_state_bytes=eng.state_bytes,
-                  weights_resident_bytes=w.nbytes, estimate=est, available_bytes=avail)
+                  weights_resident_bytes=w.nbytes, estimate=est, available_bytes=avail, backing=BACKING)
     if transformer:
         memory.update(kv_cache_bytes_allocated=eng.kv_bytes_allocated, kv_type=kv,
                       kv_bytes_per_position=a0.kv_bytes_per_position)
@@ -204,7 +208,8 @@ def _setup_llamacpp(p: dict, max_context: int, spec: dict):
     eng = LlamaCppEngine(path, threads=int(p["threads"]), n_ctx=max_context + 16)
     load_s = time.perf_counter() - t0
     memory = dict(weight_bytes=Path(path).stat().st_size, state_bytes=info.state_bytes, estimate=est,
-                  available_bytes=avail, gguf_tensor_bytes=sum(info.tensor_bytes.values()))
+                  available_bytes=avail, gguf_tensor_bytes=sum(info.tensor_bytes.values()),
+                  backing="mapped (llama.cpp's default mmap of the GGUF file)")
     if transformer:
         memory.update(kv_bytes_per_position=info.kv_bytes_per_position, kv_type="f16")
     engine_info.update(model_file=str(path), arch=info.arch)
@@ -242,6 +247,9 @@ def run_case(spec: dict) -> CaseResult:
     for _ in range(spec["warmup"]):  # pages in every weight once, warms caches and the thread pool
         start()
         eng.decode(prompt[:1], min(8, n_new))
+    resident = memstat.read()  # weights paged in: what the model holds while it decodes
+    if resident is not None:
+        s.memory["resident_after_warmup"] = {k: resident[k] for k in ("rss_bytes", "anon_bytes", "file_bytes")}
     tok_s, prefill_ms, latencies, runs, fill_ms = [], [], [], [], []
     budget_end = time.perf_counter() + spec["time_budget_s"]
     meter = EnergyMeter()
@@ -256,12 +264,9 @@ def run_case(spec: dict) -> CaseResult:
             runs.append(run)
             if len(tok_s) >= spec["min_repetitions"] and time.perf_counter() > budget_end:
                 break
-    lat = np.asarray(latencies)
-    per_token = "per-token latency over all repetitions" + s.method_note
     metrics = {
         "tok_s": Metric.from_samples(tok_s, "tok/s", method=s.method_note.lstrip("; ") or None),
-        "latency_p50": Metric(value=float(np.percentile(lat, 50)), unit="ms", better="lower", method=per_token),
-        "latency_p99": Metric(value=float(np.percentile(lat, 99)), unit="ms", better="lower", method=per_token),
+        **_latencies(latencies, s.method_note),
         "prefill_ms": Metric.from_samples(prefill_ms, "ms", better="lower",
                                           method=f"{len(prompt)} prompt tokens, token by token"
                                           + (f", after a context of {context}" if context else "")),
@@ -271,22 +276,15 @@ def run_case(spec: dict) -> CaseResult:
     kv_positions = context + len(prompt) + n_new / 2 if transformer else 0
     breakdown = s.bytes_per_token(round(kv_positions))
     bpt = sum(breakdown.values())
-    roof = dict(bytes_per_token=bpt, breakdown=breakdown)
+    roof = dict(bytes_per_token=bpt, breakdown=breakdown, llc_bytes=hosts.llc_bytes())
+    if s.config is not None and engine == "bmbench":  # the compute side, for the host projections
+        rows, cols = s.config.gemv_shape
+        roof.update(weights_per_token=s.config.gemv_weights_per_token(),
+                    cycles_per_weight_in_cache=cycles_per_weight_in_cache(p["format"], cols, rows, p["flavour"]))
     if transformer:
         roof.update(kv_positions=kv_positions, kv_bytes_per_position=s.memory.get("kv_bytes_per_position"),
                     kv_method="KV cache read per token at the mean positions attended by the timed tokens "
                               "(context + prompt + tokens / 2)")
-    probe = (spec.get("probe") or {}).get("dram_read", {}).get(str(threads))
-    if probe:
-        bound = roofline.bound_tok_s(probe["value"], bpt)
-        eff = metrics["tok_s"].value / bound
-        roof.update(dram_read_gbps=probe["value"], bound_tok_s=bound, efficiency=eff)
-        metrics["bound_tok_s"] = Metric(value=bound, unit="tok/s", provenance="projected",
-                                        method="roofline: DRAM read GB/s (probe, same run) / bytes per token")
-        metrics["pct_of_bound"] = Metric.from_samples([100 * t / bound for t in tok_s], "%",
-                                                      method="measured tok/s / roofline bound")
-        if s.config is not None and engine == "bmbench":
-            roof.update(_projections(p, s.config, metrics["tok_s"].value, bound, bpt, threads))
     n_tokens = sum(len(r.tokens) for r in runs)
     if meter.joules is not None:
         energy = dict(j_per_token=meter.joules / n_tokens, provenance="measured", source=meter.source,
@@ -297,25 +295,71 @@ def run_case(spec: dict) -> CaseResult:
                       note="no readable counter here; host projections carry estimated J/token")
     last = runs[-1]
     extra = dict(tokens=last.tokens.tolist(), prompt_tokens=prompt, repetitions=len(tok_s),
-                 token_latencies_ms=(last.token_ns * 1e-6).tolist(), weights_load_s=s.load_s,
+                 token_latencies_ms=(last.token_ns * 1e-6).tolist(), latencies_ms=latencies,
+                 weights_load_s=s.load_s,
                  weights_source=s.origin, family=s.family, notes=s.notes)
     if context:
         extra.update(context_fill=eng.context_fill, context_fill_seed=seed, context_fill_ms=fill_ms)
-    return CaseResult(
+    case = CaseResult(
         case_id=spec["case_id"], suite=spec["suite"], kind="decode", model=s.model, format=p["format"],
         flavour=s.flavour, threads=threads, context=context if context else len(prompt), params=p,
         metrics=metrics, memory=s.memory, roofline=roof, energy=energy, extra=extra, engine=s.engine_info)
+    set_bound(case, spec.get("probe") or {})
+    return case
 
 
-def _projections(p: dict, cfg, tok_s: float, bound: float, bpt: float, threads: int) -> dict:
-    """The compute side measured here and the projection of this case to every host profile."""
-    rows, cols = cfg.gemv_shape
-    cpw = cycles_per_weight_in_cache(p["format"], cols, rows, p["flavour"])
-    profiles = hosts.load_profiles(p.get("hosts_file"))
-    targets = p.get("project_to") or list(profiles)
-    from .suites import all_threads
-    return dict(cycles_per_weight_in_cache=cpw, projections=[roofline.project(
-        profiles[h], measured_tok_s=tok_s, local_bound_tok_s=bound, bytes_per_token=bpt,
-        weights_per_token=cfg.gemv_weights_per_token(), threads=threads, all_threads_here=all_threads(),
-        cycles_per_weight=cpw, local_simd_bytes=roofline.SIMD_BYTES.get(p["flavour"], 8)).as_dict()
-        for h in targets])
+def _latencies(lat_ms: list[float], method_note: str) -> dict[str, Metric]:
+    lat = np.asarray(lat_ms)
+    per_token = "per-token latency over all repetitions" + method_note
+    return {"latency_p50": Metric(value=float(np.percentile(lat, 50)), unit="ms", better="lower", method=per_token),
+            "latency_p99": Metric(value=float(np.percentile(lat, 99)), unit="ms", better="lower", method=per_token)}
+
+
+def pool(prev: CaseResult, new: CaseResult) -> CaseResult:
+    """Two rounds of one decode case: samples pooled, latency percentiles over every token of both."""
+    from .pooling import pool as pool_samples
+    lat = list(prev.extra.get("latencies_ms", [])) + list(new.extra.get("latencies_ms", []))
+    new = pool_samples(prev, new)
+    if lat:
+        note = (new.metrics["latency_p50"].method or "").removeprefix("per-token latency over all repetitions")
+        new.metrics.update(_latencies(lat, note))
+        new.extra["latencies_ms"] = lat
+    return new
+
+
+def set_bound(case: CaseResult, probe: dict) -> None:
+    """The case's roofline bound from the run's DRAM read bandwidth (its best sample): bound_tok_s,
+    pct_of_bound, efficiency and the host projections; none for a case whose bytes per token fit
+    in 4x the aggregate last-level cache (labelled cache-resident: its weights need not come from
+    DRAM, so a DRAM bound would be no bound)."""
+    roof, p = case.roofline, case.params
+    for k in ("bound_tok_s", "pct_of_bound"):
+        case.metrics.pop(k, None)
+    for k in ("dram_read_gbps", "bound_tok_s", "efficiency", "projections", "regime_note"):
+        roof.pop(k, None)
+    bpt, llc = roof["bytes_per_token"], roof.get("llc_bytes") or hosts.llc_bytes()
+    if bpt < 4 * llc:
+        roof.update(regime="cache-resident", regime_note=(
+            f"{bpt / 2**20:.0f} MiB per token < 4x the aggregate last-level cache ({4 * llc / 2**20:.0f} MiB): "
+            f"no DRAM bound"))
+        return
+    roof["regime"] = "DRAM"
+    entry = (probe.get("dram_read") or {}).get(str(case.threads))
+    if not entry:
+        return
+    tok_s = case.metrics["tok_s"]
+    bound = roofline.bound_tok_s(entry["value"], bpt)
+    roof.update(dram_read_gbps=entry["value"], bound_tok_s=bound, efficiency=tok_s.value / bound)
+    case.metrics["bound_tok_s"] = Metric(value=bound, unit="tok/s", provenance="projected", method=(
+        "roofline: DRAM read GB/s (probe best sample, same run) / bytes per token"))
+    case.metrics["pct_of_bound"] = Metric.from_samples([100 * t / bound for t in tok_s.samples], "%",
+                                                       method="measured tok/s / roofline bound")
+    if "weights_per_token" in roof:
+        from .suites import all_threads
+        profiles = hosts.load_profiles(p.get("hosts_file"))
+        cpw = roof.get("cycles_per_weight_in_cache")
+        roof["projections"] = [roofline.project(
+            profiles[h], measured_tok_s=tok_s.value, local_bound_tok_s=bound, bytes_per_token=bpt,
+            weights_per_token=roof["weights_per_token"], threads=case.threads, all_threads_here=all_threads(),
+            cycles_per_weight=cpw, local_simd_bytes=roofline.SIMD_BYTES.get(case.flavour, 8)).as_dict()
+            for h in p.get("project_to") or list(profiles)]

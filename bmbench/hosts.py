@@ -121,10 +121,12 @@ def _size_kib(text: str | None) -> int | None:
 
 
 def detect_caches() -> dict[str, int]:
-    """Per-core L1d/L2 and the largest shared level from /sys (KiB); falls back to psutil-free
-    defaults only where /sys says nothing."""
+    """Per-core L1d/L2 and one slice of the largest shared level from /sys (KiB), and how many
+    distinct slices of that level the CPUs this process may run on reach (`llc_domains`: several
+    on multi-CCD EPYCs, chiplet Ryzens); defaults apply only where /sys says nothing."""
     caches: dict[str, int] = {}
     base = Path("/sys/devices/system/cpu/cpu0/cache")
+    top = None
     for idx in sorted(base.glob("index*")):
         level, ctype = _read(str(idx / "level")), _read(str(idx / "type"))
         size = _size_kib(_read(str(idx / "size")))
@@ -133,6 +135,11 @@ def detect_caches() -> dict[str, int]:
         name = {"1": "l1d", "2": "l2", "3": "l3", "4": "l4"}.get(level)
         if name:
             caches[f"{name}_kib"] = int(size)
+            top = idx.name
+    if top:
+        cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+        domains = {_read(f"/sys/devices/system/cpu/cpu{c}/cache/{top}/shared_cpu_list") for c in cpus}
+        caches["llc_domains"] = max(1, len(domains - {None}))
     return caches
 
 
@@ -199,9 +206,11 @@ def cpu_mhz() -> float | None:
 
 
 def llc_bytes() -> int:
+    """The aggregate last-level cache: one slice times the distinct slices this process reaches (a
+    stream must exceed all of them to come from DRAM)."""
     c = detect()["caches"]
     kib = c.get("l3_kib") or c.get("l2_kib") or 8192
-    return int(kib) * 1024
+    return int(kib) * 1024 * int(c.get("llc_domains", 1))
 
 
 def local_profile() -> HostProfile:

@@ -21,9 +21,22 @@ class Kind:
     # params that join the case id (first) whenever they differ from their default, even outside
     # the matrix: a case on another engine is another case
     id_params: tuple[str, ...] = ()
+    # "module:function(prev, new) -> CaseResult": one case's results of two rounds pooled; None:
+    # the kind runs in one round only
+    pool: str | None = None
+    # "module:function(case, probe)": sets the case's bound metrics from the run's probe figures
+    # (after the last round: the best sample of every round's probe slice)
+    bound: str | None = None
 
     def run(self, spec: dict):
         return _resolve(self.runner)(spec)
+
+    def pool_results(self, prev, new):
+        return _resolve(self.pool)(prev, new)
+
+    def set_bound(self, case, probe: dict) -> None:
+        if self.bound:
+            _resolve(self.bound)(case, probe)
 
     def finish_params(self, p: dict) -> dict:
         return _resolve(self.normalise)(p) if self.normalise else p
@@ -47,9 +60,10 @@ KINDS: dict[str, Kind] = {
         name="gemv", runner="bmbench.gemv_case:run_case",
         params={"format": "format", "flavour": "flavour", "threads": "threads", "rows": int,
                 "cols": int, "shape": str, "regime": ("cache", "stream"), "instructions": bool},
-        headline=("time_per_call", "weight_gbps", "pct_of_dram_read", "speedup_vs_scalar",
+        headline=("time_per_call", "weight_gbps", "pct_of_dram_read", "pct_of_cache_read", "speedup_vs_scalar",
                   "rel_rms_error", "instructions_per_weight"),
-        defaults={"format": "f32", "flavour": "auto", "threads": 1, "regime": "cache"}),
+        defaults={"format": "f32", "flavour": "auto", "threads": 1, "regime": "cache"},
+        pool="bmbench.pooling:pool", bound="bmbench.gemv_case:set_bound"),
     "decode": Kind(
         name="decode", runner="bmbench.decode_case:run_case",
         params={"model": "model", "format": "decode_format", "flavour": "flavour", "threads": "threads",
@@ -58,7 +72,8 @@ KINDS: dict[str, Kind] = {
                 "hosts_file": str, "engine": ENGINES, "gguf": str},
         headline=("tok_s", "latency_p50", "latency_p99", "prefill_ms", "bound_tok_s", "pct_of_bound"),
         defaults={"flavour": "auto", "threads": 1, "tokens": 128, "state": "f32", "engine": "bmbench"},
-        normalise="bmbench.decode_case:normalise_params", id_params=("engine",)),
+        normalise="bmbench.decode_case:normalise_params", id_params=("engine",),
+        pool="bmbench.decode_case:pool", bound="bmbench.decode_case:set_bound"),
 }
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from .errors import BmbenchError
 from .stats import summarize
 
-SCHEMA = "bmbench.result/1.1"  # 1.1: CaseResult.engine
+SCHEMA = "bmbench.result/1.2"  # 1.1: CaseResult.engine; 1.2: RunResult.complete / missing / plan
 SCHEMA_MAJOR = 1
 PROVENANCES = ("measured", "projected", "estimated", "published")
 
@@ -84,6 +84,12 @@ class RunResult:
     probe: dict[str, Any] = field(default_factory=dict)
     cases: list[CaseResult] = field(default_factory=list)
     schema: str = SCHEMA
+    # an interrupted run is saved with complete = False and the ids of the cases it still owes
+    # (missing); `plan` says how to expand its cases again (suite, overrides, params, rounds), so
+    # `bmbench run --resume` can finish the same document
+    complete: bool = True
+    missing: list[str] = field(default_factory=list)
+    plan: dict[str, Any] = field(default_factory=dict)
 
     def ok_cases(self) -> list[CaseResult]:
         return [c for c in self.cases if c.status == "ok"]
@@ -145,6 +151,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     except OSError as e:
         raise BmbenchError(f"cannot write to {directory}: {e.strerror or e}") from None
     try:
+        os.fchmod(fd, new_file_mode())  # mkstemp makes 0600: give the mode any new file gets
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()
@@ -157,6 +164,14 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
             pass
         raise
     return path
+
+
+def new_file_mode() -> int:
+    """The mode open() gives a new file under the user's umask (0644 under 022): for files that are
+    written under a temporary name (mkstemp: 0600) and renamed into place."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def save(run: RunResult, path: str | os.PathLike) -> Path:

@@ -6,15 +6,18 @@ import datetime as _dt
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from . import __version__, dispatch, hosts, results
+from . import __version__, dispatch, hosts, noise, results
+from .errors import BmbenchError
 from .kinds import KINDS
 from .results import CaseResult, RunResult
 from .suites import Suite
@@ -84,39 +87,149 @@ def run_case_in_worker(spec: dict, timeout_s: float) -> CaseResult:
     return run.cases[0]
 
 
-def measure_bandwidth(run: RunResult, threads: set[int], flavour: str) -> None:
-    """The DRAM read bandwidth of this host, measured in this run, for every thread count the cases
-    use: the bound that kernel and decode results are set against."""
+def bandwidth_needs(cases) -> set[tuple[str, int]]:
+    """(level, threads) of every probe figure the cases are set against: DRAM for decode and
+    streaming GEMVs, the holding cache level for an in-cache GEMV."""
+    from .gemv_case import bound_level
+    needs = set()
+    for c in cases:
+        if c.kind == "decode":
+            needs.add(("DRAM", int(c.params.get("threads", 1))))
+        elif c.kind == "gemv":
+            needs.add((bound_level(c.params), int(c.params.get("threads", 1))))
+    return needs
+
+
+def measure_bandwidth(run: RunResult, needs: set[tuple[str, int]], repetitions: int = 10) -> None:
+    """This host's read bandwidth for each (level, threads), measured in this run: run.probe
+    dram_read[threads] and cache_read[level][threads].  Called once per round; the samples of every
+    round are pooled and the best is the bound (probe.best_of)."""
     from . import probe
-    bw = run.probe.setdefault("dram_read", {})
-    for t in sorted(threads):
-        bw[str(t)] = results.asdict(probe.dram_read(t, flavour))
+    for level, t in sorted(needs):
+        m = probe.dram_read(t, repetitions=repetitions) if level == "DRAM" else probe.cache_read(
+            level, t, repetitions=repetitions)
+        slot = (run.probe.setdefault("dram_read", {}) if level == "DRAM"
+                else run.probe.setdefault("cache_read", {}).setdefault(level, {}))
+        old = slot.get(str(t))
+        samples = (list(old["samples"]) if old else []) + list(m.samples)
+        slot[str(t)] = results.asdict(probe.best_of(samples, m.unit, m.method.split(";")[0]))
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM during a run: the completed cases are saved, marked incomplete."""
+
+
+def _on_signal(signum, frame):
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def _per_round(case, rounds: int) -> dict:
+    """A case's spec for one of `rounds` rounds: the repetitions and time budget split evenly."""
+    spec = case.spec()
+    spec.update(repetitions=-(-case.repetitions // rounds), min_repetitions=-(-case.min_repetitions // rounds),
+                time_budget_s=case.time_budget_s / rounds)
+    return spec
+
+
+def _rounds_done(res: CaseResult | None) -> int:
+    return len(res.extra.get("rounds_done", [])) if res is not None else 0
 
 
 def run_suite(suite: Suite, overrides: dict | None = None, output: str | os.PathLike | None = None,
               console: Console | None = None, command: list[str] | None = None,
-              params: dict | None = None) -> RunResult:
+              params: dict | None = None, rounds: int | None = None,
+              resume: RunResult | None = None) -> RunResult:
     """Run every case of `suite` and return the result document (saved to `output` if given).
-    `overrides` replace matrix axes, `params` set fixed case parameters."""
+    `overrides` replace matrix axes, `params` set fixed case parameters.
+
+    Cases run in `rounds` (default: the suite's) one after another: each case once per round in a
+    fresh worker, after a short probe slice; a case's samples pool over its rounds
+    (`extra.sample_rounds` says which round each came from), so noise that comes and goes hurts
+    every case alike.  On SIGINT / SIGTERM the completed cases are saved in a document marked
+    incomplete (`complete: false`, `missing`) and Interrupted is raised; `resume` (such a document)
+    runs only what it owes and completes it."""
     console = console or Console(stderr=True)
+    if resume is not None:
+        run = resume
+        overrides, params = run.plan.get("overrides") or {}, run.plan.get("params") or {}
+        rounds = int(run.plan.get("rounds", 1))
+    else:
+        rounds = rounds or suite.rounds
+        run = new_run(suite.name, command)
+        run.plan = dict(suite=suite.path, overrides=overrides or {}, params=params or {}, rounds=rounds)
     cases = suite.cases(overrides, params)
-    run = new_run(suite.name, command)
-    if any(KINDS[c.kind].name in ("gemv", "decode") for c in cases):
-        with console.status("measuring DRAM read bandwidth (probe, same run)"):
-            measure_bandwidth(run, {c.params.get("threads", 1) for c in cases}, dispatch.chosen_flavour())
+    if rounds > 1:
+        for k in sorted(k for k in {c.kind for c in cases} if KINDS[k].pool is None):
+            raise BmbenchError(f"kind {k!r} does not pool rounds: run suite {suite.name!r} with --rounds 1")
+    done = {c.case_id: c for c in run.cases}
+    needs = bandwidth_needs(cases)
+    old = ({s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+           if threading.current_thread() is threading.main_thread() else {})
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
-        task = bar.add_task(suite.name, total=len(cases))
-        for i, case in enumerate(cases, 1):
-            bar.update(task, description=f"{case.case_id}")
-            spec = case.spec()
-            spec["probe"] = run.probe
-            res = run_case_in_worker(spec, timeout_s=case.time_budget_s * 3 + 120)
-            run.cases.append(res)
-            status = "ok" if res.status == "ok" else f"[red]{res.status}: {res.error}[/]"
-            dur = f"{res.duration_s:.1f} s" if res.duration_s else ""
-            console.print(f"[{i}/{len(cases)}] {case.case_id} {status} {dur}", highlight=False)
-            bar.advance(task)
+    try:
+        with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
+            task = bar.add_task(suite.name, total=len(cases) * rounds)
+            for r in range(rounds):
+                todo = [c for c in cases if _rounds_done(done.get(c.case_id)) <= r]
+                bar.advance(task, len(cases) - len(todo))
+                if not todo:
+                    continue
+                if needs:
+                    with console.status(f"round {r + 1}/{rounds}: read bandwidth (probe slice, same run)"):
+                        measure_bandwidth(run, needs, repetitions=5 if run.probe else 10)
+                for i, case in enumerate(todo, 1):
+                    bar.update(task, description=case.case_id)
+                    spec = _per_round(case, rounds)
+                    spec["probe"] = run.probe
+                    res = run_case_in_worker(spec, timeout_s=spec["time_budget_s"] * 3 + 120)
+                    done[case.case_id] = _pool(done.get(case.case_id), res, r)
+                    status = "ok" if res.status == "ok" else f"[red]{res.status}: {res.error}[/]"
+                    dur = f"{res.duration_s:.1f} s" if res.duration_s else ""
+                    at = f"round {r + 1}/{rounds} " if rounds > 1 else ""
+                    console.print(f"[{i}/{len(todo)}] {at}{case.case_id} {status} {dur}", highlight=False)
+                    bar.advance(task)
+    except Interrupted as e:
+        _collect(run, cases, done)
+        run.complete = False
+        run.missing = [c.case_id for c in cases if _rounds_done(done.get(c.case_id)) < rounds]
+        if output is not None:
+            results.save(run, output)
+        raise Interrupted(f"interrupted ({e}): {len(cases) - len(run.missing)} of {len(cases)} cases complete"
+                          + (f", saved as incomplete to {output} (finish with bmbench run --resume "
+                             f"{output})" if output is not None else "")) from None
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    _collect(run, cases, done)
+    run.complete, run.missing = True, []
+    run.host["noise"] = noise.assess(run)
     if output is not None:
         results.save(run, output)
     return run
+
+
+def _pool(prev: CaseResult | None, new: CaseResult, round_index: int) -> CaseResult:
+    """A case's result after one more round: its samples pooled with the earlier rounds' (the
+    kind's pool function), or the new result alone after a failure or in the first round."""
+    rounds_done = (prev.extra.get("rounds_done", []) if prev is not None else []) + [round_index]
+    earlier = prev is not None and prev.status == "ok" and new.status == "ok"
+    if earlier:
+        new = KINDS[new.kind].pool_results(prev, new)
+    if new.status == "ok":
+        n = new.extra.get("repetitions", 0)
+        before = prev.extra.get("sample_rounds", []) if earlier else []
+        new.extra["sample_rounds"] = before + [round_index] * (n - len(before))
+    new.extra["rounds_done"] = rounds_done
+    return new
+
+
+def _collect(run: RunResult, cases, done: dict) -> None:
+    """The cases in suite order, their bounds set from the run's final probe figures."""
+    run.cases = []
+    for c in cases:
+        res = done.get(c.case_id)
+        if res is None:
+            continue
+        if res.status == "ok":
+            KINDS[res.kind].set_bound(res, run.probe)
+        run.cases.append(res)

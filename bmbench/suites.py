@@ -8,6 +8,8 @@
     repetitions: 5                   # samples per case
     min_repetitions: 3               # never fewer, even when the time budget runs out
     time_budget_s: 60                # per case
+    rounds: 2                        # every case once per round, samples pooled; repetitions and
+                                     # time budget split across the rounds (default 1)
     params: {max_bytes: 67108864}    # fixed for every case
     matrix:                          # the cartesian product of these lists makes the cases
       kernel: [read, copy, triad]
@@ -27,8 +29,8 @@ from .errors import BmbenchError
 from .kinds import KINDS
 
 TOP_KEYS = {"name": str, "description": str, "kind": str, "warmup": int, "repetitions": int,
-            "min_repetitions": int, "time_budget_s": (int, float), "params": dict, "matrix": dict,
-            "groups": list}
+            "min_repetitions": int, "time_budget_s": (int, float), "rounds": int, "params": dict,
+            "matrix": dict, "groups": list}
 GROUP_KEYS = {"kind": str, "params": dict, "matrix": dict}
 
 
@@ -66,6 +68,7 @@ class Suite:
     repetitions: int = 5
     min_repetitions: int = 3
     time_budget_s: float = 60.0
+    rounds: int = 1
 
     @property
     def kinds(self) -> list[str]:
@@ -189,7 +192,7 @@ def load_suite(name_or_path: str | Path) -> Suite:
     for k in ("warmup",):
         if d.get(k, 0) < 0:
             raise doc.error((k,), "must be >= 0")
-    for k in ("repetitions", "min_repetitions", "time_budget_s"):
+    for k in ("repetitions", "min_repetitions", "time_budget_s", "rounds"):
         if k in d and d[k] <= 0:
             raise doc.error((k,), "must be > 0")
     if "groups" in d:
@@ -202,7 +205,7 @@ def load_suite(name_or_path: str | Path) -> Suite:
     return Suite(name=d["name"], path=str(path), groups=groups, description=d.get("description", ""),
                  warmup=d.get("warmup", 1), repetitions=reps,
                  min_repetitions=min(d.get("min_repetitions", 3), reps),
-                 time_budget_s=float(d.get("time_budget_s", 60.0)))
+                 time_budget_s=float(d.get("time_budget_s", 60.0)), rounds=d.get("rounds", 1))
 
 
 def _load_group(doc, where: tuple, g) -> Group:

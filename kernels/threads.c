@@ -13,6 +13,28 @@ const bmk_probe_table bmk_probe = {
     .triad = BMK_ALL_FLAVOURS(bmk_probe_triad),
 };
 
+/* Thread id's slice of n doubles: aligned to 8 doubles (one cache line) so threads never share a
+ * line.  bmk_probe_fill and bmk_probe_run split alike, so each thread reads what it first touched. */
+static void probe_slice(size_t n, size_t *lo, size_t *hi)
+{
+    *lo = 0, *hi = n;
+#ifdef _OPENMP
+    int id = omp_get_thread_num(), nt = omp_get_num_threads();
+    *lo = (n * id / nt) & ~(size_t)7;
+    *hi = id == nt - 1 ? n : (n * (id + 1) / nt) & ~(size_t)7;
+#endif
+}
+
+void bmk_probe_fill(double *a, size_t n, double value, int threads)
+{
+#pragma omp parallel num_threads(resolve_threads(threads))
+    {
+        size_t lo, hi;
+        probe_slice(n, &lo, &hi);
+        for (size_t i = lo; i < hi; i++) a[i] = value;
+    }
+}
+
 double bmk_probe_run(int kind, int flavour, double *a, double *b, double *c, size_t n, long reps,
                      int threads)
 {
@@ -20,13 +42,8 @@ double bmk_probe_run(int kind, int flavour, double *a, double *b, double *c, siz
     const bmk_probe_table *t = &bmk_probe;
 #pragma omp parallel num_threads(resolve_threads(threads)) reduction(+ : sum)
     {
-        size_t lo = 0, hi = n;
-#ifdef _OPENMP
-        int id = omp_get_thread_num(), nt = omp_get_num_threads();
-        /* slices aligned to 8 doubles (one cache line) so threads never share a line */
-        lo = (n * id / nt) & ~(size_t)7;
-        hi = id == nt - 1 ? n : (n * (id + 1) / nt) & ~(size_t)7;
-#endif
+        size_t lo, hi;
+        probe_slice(n, &lo, &hi);
         for (long r = 0; r < reps; r++) {
             switch (kind) {
             case 0: sum += t->read[flavour](a + lo, hi - lo); break;

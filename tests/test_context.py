@@ -117,6 +117,9 @@ def test_decode_case_transformer_at_a_context():
     want = account("tiny-llama", "q8_0", context=round(positions), kv_dtype="q8_0")
     assert r.roofline["bytes_per_token"] == want.bytes_per_token
     assert r.roofline["breakdown"]["kv_cache"] == want.kv_cache_bytes > 0
+    assert r.roofline["regime"] == "cache-resident"  # a tiny model: no DRAM bound here
+    r.roofline["llc_bytes"] = 1  # as if it streamed from DRAM
+    decode_case.set_bound(r, {"dram_read": {"1": {"value": 10.0}}})
     assert r.metrics["bound_tok_s"].value == pytest.approx(10e9 / want.bytes_per_token)
     assert r.memory["kv_cache_bytes_allocated"] == (40 + 5 + 6) * want.kv_bytes_per_position
     assert len(r.extra["tokens"]) == 6 and r.metrics["tok_s"].value > 0

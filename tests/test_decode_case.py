@@ -1,4 +1,6 @@
 """The decode case kind end to end on a tiny model (correctness of the record, not speed)."""
+import copy
+
 import pytest
 
 from bmbench import decode_case, hosts
@@ -14,19 +16,41 @@ def case():
     return decode_case.run_case(spec)
 
 
+@pytest.fixture(scope="module")
+def bounded(case):
+    """The same record as if its bytes per token exceeded 4x the LLC (a streaming model)."""
+    c = copy.deepcopy(case)
+    c.roofline["llc_bytes"] = c.roofline["bytes_per_token"] // 8
+    decode_case.set_bound(c, {"dram_read": {"1": {"value": 10.0}}})
+    return c
+
+
 def test_metrics_and_memory(case):
     m = case.metrics
     assert len(m["tok_s"].samples) == 3 and m["tok_s"].unit == "tok/s" and m["tok_s"].value > 0
     assert m["latency_p50"].value <= m["latency_p99"].value
-    assert m["bound_tok_s"].provenance == "projected"
-    bpt = case.roofline["bytes_per_token"]
-    assert m["bound_tok_s"].value == pytest.approx(10e9 / bpt)
     assert case.memory["weight_bytes"] > 0 and case.memory["state_bytes"] > 0
+    assert case.memory["backing"].startswith("anonymous")
     assert len(case.extra["tokens"]) == 12 and len(case.extra["token_latencies_ms"]) == 11
+    assert len(case.extra["latencies_ms"]) == 3 * 11
 
 
-def test_projections_are_labelled(case):
-    pr = case.roofline["projections"]
+def test_a_model_that_fits_in_cache_gets_no_dram_bound(case):
+    assert case.roofline["bytes_per_token"] < 4 * hosts.llc_bytes()
+    assert case.roofline["regime"] == "cache-resident" and "no DRAM bound" in case.roofline["regime_note"]
+    assert "bound_tok_s" not in case.metrics and "pct_of_bound" not in case.metrics
+    assert "projections" not in case.roofline
+
+
+def test_bound_from_the_probe(bounded):
+    m = bounded.metrics
+    assert bounded.roofline["regime"] == "DRAM" and m["bound_tok_s"].provenance == "projected"
+    assert m["bound_tok_s"].value == pytest.approx(10e9 / bounded.roofline["bytes_per_token"])
+    assert m["pct_of_bound"].samples == pytest.approx([100 * t / m["bound_tok_s"].value for t in m["tok_s"].samples])
+
+
+def test_projections_are_labelled(bounded):
+    pr = bounded.roofline["projections"]
     assert [p["host"] for p in pr] == ["raspberry-pi-5", "i3-12100f"]
     assert all(p["provenance"] == "projected" and p["tok_s"] > 0 and p["method"] for p in pr)
 

@@ -1,6 +1,7 @@
 """A disk cache of synthetic weights, so cases and runs that decode the same (model, format, seed)
 generate it once (generation of a 1B model's Gaussian Q8_0 weights takes ~15 s; loading the cache
-is an mmap).  Entries are keyed by the sources that define the bytes, so a change to a packing or a
+reads the files, ~0.5 s).  Loaded arrays live in process memory, not in a file mapping, as generated
+ones do: a case's resident memory is the same on a cache hit and a miss (decode_case.BACKING).  Entries are keyed by the sources that define the bytes, so a change to a packing or a
 generator never reads stale weights.  BMBENCH_CACHE_DIR sets the directory; `off` disables it.
 
 Any weights dataclass of bmbench.models.weights is stored the same way: every array field (of the
@@ -96,7 +97,7 @@ def _load(c: ModelConfig, fmt: str, path: Path):
             if spec is None:
                 out[name] = None
                 continue
-            a = np.load(path / f"{prefix}{name}.npy", mmap_mode="r")
+            a = np.load(path / f"{prefix}{name}.npy")
             out[name] = Packed(fmt, *spec["packed"][:2], a, spec["packed"][2]) if isinstance(spec, dict) else a
         return out
 

@@ -14,7 +14,8 @@ from ..errors import BmbenchError
 FORWARD = (("flavour", "--flavour"), ("threads", "--threads"), ("kernel", "--kernel"),
            ("format", "--format"), ("model", "--model"), ("tokens", "--tokens"),
            ("prompt_tokens", "--prompt-tokens"), ("state", "--state"), ("kv", "--kv"),
-           ("context", "--context"), ("project_to", "--project-to"), ("engine", "--engine"))
+           ("context", "--context"), ("project_to", "--project-to"), ("engine", "--engine"),
+           ("rounds", "--rounds"))
 FLAGS = (("print_tokens", "--print-tokens"),)
 # options naming a local file: uploaded into the remote run directory, passed by that name
 FILES = (("weights", "--weights", "weights"), ("gguf", "--gguf", "gguf"),

@@ -21,7 +21,7 @@ from ..compare import compare_runs
 from ..errors import BmbenchError
 from ..kinds import KINDS
 from ..printers import rows as metric_rows
-from ..results import RunResult, atomic_write_text
+from ..results import RunResult, atomic_write_text, new_file_mode
 from . import figures as F
 from . import hosts as H
 from .data import (MIB, Published, decode_bound, decode_label, energy_of, engine_of, kind_counts,
@@ -133,11 +133,14 @@ def decode_tables(run: RunResult, published: list[Published]) -> dict:
         details.append(dict(
             case=c.case_id, label=decode_label(c, True),
             bytes_per_token=mib(r.get("bytes_per_token")), dram=num(r.get("dram_read_gbps")),
-            bound=num(decode_bound(c)), tok_s=num(value(c, "tok_s")),
+            bound=(num(decode_bound(c)) if r.get("regime") != "cache-resident" else "cache-resident"),
+            tok_s=num(value(c, "tok_s")),
             efficiency=(f"{100 * r['efficiency']:.1f}%" if isinstance(r.get("efficiency"), (int, float))
                         else num(value(c, "pct_of_bound")) + ("%" if value(c, "pct_of_bound") is not None else "")),
             weights=mib(m.get("weight_bytes")), state=mib(m.get("state_bytes")),
             baseline=mib(m.get("baseline_rss_bytes")), peak=mib(m.get("peak_rss_bytes")),
+            resident=(f"{mib(m['resident_after_warmup']['anon_bytes'])} / {mib(m['resident_after_warmup']['file_bytes'])}"
+                      if m.get("resident_after_warmup") else ""),
             overhead=mib(parts["overhead"]) if parts else "",
             energy=num(e[0]) if e else "", energy_prov=e[1] if e else "", energy_how=e[2] if e else ""))
         for p in r.get("projections") or []:
@@ -175,6 +178,7 @@ def headline(kind: str) -> tuple[str, ...]:
 def save_png(fig, path: Path) -> tuple[int, int]:
     """Save a figure atomically (temporary name in the same directory, then rename)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, new_file_mode())
     os.close(fd)
     try:
         fig.savefig(tmp, format="png", dpi=F.DPI, metadata={"Software": f"bmbench {__version__}"})
