@@ -1,9 +1,12 @@
 """Was the machine quiet while a run measured?  Three signs, each against a threshold (pyperf warns
-about unstable benchmarks the same way): the spread of the bandwidth probe's samples over the run
-(max / min, every round's slice pooled), the largest coefficient of variation of a case's headline
+about unstable benchmarks the same way): the spread of the bandwidth probe over the run (the best
+samples of its slices, one per round, max / min: a neighbour that came or went between rounds; a
+single slice: its best over its median), the largest coefficient of variation of a case's headline
 metric, and the load average per core when the run started.  The verdict and the measures go into
 the result (`host.noise`), the summary and the report."""
 from __future__ import annotations
+
+import numpy as np
 
 THRESHOLDS = {"probe_spread": 1.10, "case_cv": 0.05, "load_per_core": 0.5}
 
@@ -16,8 +19,13 @@ def _probe_entries(probe: dict):
 
 def assess(run) -> dict:
     from .kinds import KINDS
-    spreads = [max(e["samples"]) / min(e["samples"]) for e in _probe_entries(run.probe)
-               if e.get("samples") and min(e["samples"]) > 0]
+    spreads = []
+    for e in _probe_entries(run.probe):
+        bests = e.get("slice_best") or []
+        if len(bests) > 1 and min(bests) > 0:
+            spreads.append(max(bests) / min(bests))
+        elif e.get("samples") and min(e["samples"]) > 0:
+            spreads.append(max(e["samples"]) / float(np.median(e["samples"])))
     worst_cv, worst_case = None, None
     for c in run.ok_cases():
         for name in KINDS[c.kind].headline:

@@ -112,7 +112,8 @@ def measure_bandwidth(run: RunResult, needs: set[tuple[str, int]], repetitions: 
                 else run.probe.setdefault("cache_read", {}).setdefault(level, {}))
         old = slot.get(str(t))
         samples = (list(old["samples"]) if old else []) + list(m.samples)
-        slot[str(t)] = results.asdict(probe.best_of(samples, m.unit, m.method.split(";")[0]))
+        slot[str(t)] = dict(results.asdict(probe.best_of(samples, m.unit, m.method.split(";")[0])),
+                            slice_best=(old or {}).get("slice_best", []) + [m.value])
 
 
 class Interrupted(Exception):

@@ -77,8 +77,9 @@ def test_llc_counts_every_distinct_slice(monkeypatch):
 
 def test_probe_agrees_with_an_independent_stream_read(tmp_path):
     """bmbench's DRAM read figure against tools/stream_read.c (plain C, OpenMP, compiled -O3
-    -march=native), 1 thread, same machine, interleaved A B A B: each call's best of 10 single
-    passes, the median call within 10% (one outlier call of a noisy neighbour does not decide)."""
+    -march=native), 1 thread, same machine, interleaved A B A B, each call the best of 10 single
+    passes: the best calls within 10% (STREAM's rule, as the bound: noise only slows a pass, and a
+    noisy neighbour's slow calls do not decide)."""
     import shutil
     import subprocess
     from pathlib import Path
@@ -97,4 +98,4 @@ def test_probe_agrees_with_an_independent_stream_read(tmp_path):
                              env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
         theirs.append(float(out.stdout.split("best")[1].split()[0]))
         ours.append(probe.dram_read(1).value)
-    assert np.median(ours) == pytest.approx(np.median(theirs), rel=0.10), (ours, theirs)
+    assert max(ours) == pytest.approx(max(theirs), rel=0.10), (ours, theirs)

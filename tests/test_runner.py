@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from bmbench import noise, probe, results, runner
+from bmbench import noise, results, runner
 from bmbench.results import CaseResult, Metric, RunResult
 from bmbench.suites import load_suite
 
@@ -95,7 +95,7 @@ def test_rounds_pool_samples_and_keep_their_round(tmp_path):
         assert len(c.extra["latencies_ms"]) == 4 * 3
         assert c.metrics["latency_p50"].value == pytest.approx(np.percentile(c.extra["latencies_ms"], 50))
     dram = run.probe["dram_read"]["1"]
-    assert len(dram["samples"]) == (10 + 5) * len(probe.native_flavours())  # a slice per round, pooled
+    assert len(dram["samples"]) == 10 + 5 and len(dram["slice_best"]) == 2  # a slice per round, pooled
     assert dram["value"] == max(dram["samples"])  # the bound: the best sample
     assert run.host["noise"]["verdict"] in ("quiet", "noisy")
     assert results.load(tmp_path / "r.json").cases[0].extra["sample_rounds"] == [0, 0, 1, 1]
@@ -107,13 +107,13 @@ def test_kinds_that_cannot_pool_refuse_rounds():
 
 
 # -------------------------------------------------------------------------------------------- noise
-def _run_with(samples, cvs, load):
+def _run_with(bests, cvs, load):
     cases = [CaseResult(case_id=f"c{i}", suite="s", kind="decode",
                         metrics={"tok_s": Metric(value=1, unit="tok/s", cv=cv, samples=(1.0, 1.0))})
              for i, cv in enumerate(cvs)]
     return RunResult(suite="s", created="", command=[], build={}, versions={}, cases=cases,
                      host={"load_average": [load, 0, 0], "cpus_allowed": 2},
-                     probe={"dram_read": {"1": {"value": max(samples), "samples": samples}}})
+                     probe={"dram_read": {"1": {"value": max(bests), "samples": bests, "slice_best": bests}}})
 
 
 def test_noise_verdict_names_each_sign():
@@ -121,6 +121,8 @@ def test_noise_verdict_names_each_sign():
     assert quiet["verdict"] == "quiet" and noise.summary(quiet) is None
     loud = noise.assess(_run_with([20.0, 24.0], [0.01, 0.08], 1.6))
     assert loud["verdict"] == "noisy" and loud["probe_spread"] == pytest.approx(1.2)
+    one_slice = noise.assess(_run_with([20.0], [0.01], 0.2))
+    assert one_slice["probe_spread"] == 1.0
     assert loud["worst_case"] == "c1 tok_s" and loud["load_per_core_at_start"] == pytest.approx(0.8)
     assert len(loud["reasons"]) == 3 and "noisy" in noise.summary(loud)
 

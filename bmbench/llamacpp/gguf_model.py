@@ -29,6 +29,7 @@ import numpy as np
 
 from .. import formats
 from ..errors import BmbenchError
+from ..results import new_file_mode
 from ..models.config import MambaConfig, ModelConfig, TransformerConfig
 from . import GGUF_TYPES, GGUFType, require
 
@@ -151,6 +152,7 @@ def write_gguf(weights, gguf_type: str, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, new_file_mode())
     os.close(fd)
     try:
         writer = gguf.GGUFWriter(tmp, arch)

@@ -80,7 +80,7 @@ def _run_here(args, params: dict, ov: dict, path: Path, console: Console):
     from ..suites import load_suite
     from .session import Outcome
     run = runner.run_suite(load_suite(args.suite), overrides=ov, output=path, params=params,
-                           console=console, command=sys.argv)
+                           console=console, command=sys.argv, rounds=args.rounds)
     return Outcome(LOCAL, output=path, failed_cases=sum(c.status == "failed" for c in run.cases))
 
 

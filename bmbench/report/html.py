@@ -58,7 +58,10 @@ def _meta_value(key: str, v: Any) -> str:
     if key.endswith("_bytes") and isinstance(v, (int, float)):
         return f"{v / 2**30:.2f} GiB ({v} bytes)"
     if key == "caches" and isinstance(v, dict):
-        return ", ".join(f"{k.replace('_kib', '').upper()} {val} KiB" for k, val in v.items())
+        return ", ".join(f"{k.replace('_kib', '').upper()} {val} KiB" if k.endswith("_kib")
+                         else f"{k.replace('_', ' ')} {val}" for k, val in v.items())
+    if key == "noise" and isinstance(v, dict):
+        return f"{v.get('verdict')}" + (f": {'; '.join(v['reasons'])}" if v.get("reasons") else "")
     if key == "load_average" and isinstance(v, list):
         return " / ".join(num(x, 3) for x in v) + " (1 / 5 / 15 min)"
     if key == "flavours" and isinstance(v, list):
