@@ -266,7 +266,7 @@ def run_case(spec: dict) -> CaseResult:
                 break
     metrics = {
         "tok_s": Metric.from_samples(tok_s, "tok/s", method=s.method_note.lstrip("; ") or None),
-        **_latencies(latencies, s.method_note),
+        **_latencies(latencies, "per-token latency over all repetitions" + s.method_note),
         "prefill_ms": Metric.from_samples(prefill_ms, "ms", better="lower",
                                           method=f"{len(prompt)} prompt tokens, token by token"
                                           + (f", after a context of {context}" if context else "")),
@@ -308,11 +308,10 @@ def run_case(spec: dict) -> CaseResult:
     return case
 
 
-def _latencies(lat_ms: list[float], method_note: str) -> dict[str, Metric]:
+def _latencies(lat_ms: list[float], method: str | None) -> dict[str, Metric]:
     lat = np.asarray(lat_ms)
-    per_token = "per-token latency over all repetitions" + method_note
-    return {"latency_p50": Metric(value=float(np.percentile(lat, 50)), unit="ms", better="lower", method=per_token),
-            "latency_p99": Metric(value=float(np.percentile(lat, 99)), unit="ms", better="lower", method=per_token)}
+    return {f"latency_p{q}": Metric(value=float(np.percentile(lat, q)), unit="ms", better="lower", method=method)
+            for q in (50, 99)}
 
 
 def pool(prev: CaseResult, new: CaseResult) -> CaseResult:
@@ -321,8 +320,7 @@ def pool(prev: CaseResult, new: CaseResult) -> CaseResult:
     lat = list(prev.extra.get("latencies_ms", [])) + list(new.extra.get("latencies_ms", []))
     new = pool_samples(prev, new)
     if lat:
-        note = (new.metrics["latency_p50"].method or "").removeprefix("per-token latency over all repetitions")
-        new.metrics.update(_latencies(lat, note))
+        new.metrics.update(_latencies(lat, new.metrics["latency_p50"].method))
         new.extra["latencies_ms"] = lat
     return new
 
