@@ -202,6 +202,7 @@ def fig_bandwidth(run: RunResult, **_) -> Figure | None:
 # ----------------------------------------------------------------------------- 2. roofline
 def fig_roofline(run: RunResult, **_) -> Figure | None:
     dec = [c for c in ok_cases(run, "decode") if value(c, "tok_s") is not None and decode_bound(c)]
+    resident = [decode_label(c, True) for c in ok_cases(run, "decode") if c.roofline.get("regime") == "cache-resident"]
     gemv = [c for c in ok_cases(run, "gemv") if value(c, "weight_gbps") is not None]
     stream = [c for c in gemv if c.extra.get("regime") == "stream"]
     gemv_cases, gemv_note = (stream, "stream regime") if stream else (gemv, "cache regime: fits in cache, may exceed the DRAM bound")
@@ -244,6 +245,9 @@ def fig_roofline(run: RunResult, **_) -> Figure | None:
             handles += [_measured_handle("achieved (measured, 95% interval)"),
                         _projected_handle("bound (projected, roofline)")]
             _legend(ax, handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+            if resident:
+                footnotes(fig, ["Not drawn, cache-resident (bytes per token under 4x the aggregate last-level "
+                                "cache: no DRAM bound): " + ", ".join(resident)], fontsize=7.5)
         else:
             best = OrderedDict()  # per format x flavour x threads: the largest matrix (most streaming)
             for c in gemv_cases:
