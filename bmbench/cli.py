@@ -441,7 +441,8 @@ def cmd_compare(args, out: Console) -> int:
 def cmd_gate(args, out: Console) -> int:
     from .gate import run_gate
     from .suites import load_suite
-    if not args.update_baseline and not Path(args.baseline).is_file():
+    b = Path(args.baseline)
+    if not args.update_baseline and not (b.is_file() or b.is_dir()):
         raise BmbenchError(f"baseline not found: {args.baseline} (record one with --update-baseline)")
     suite = load_suite(args.suite) if args.suite else None
     if args.output:
@@ -530,7 +531,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("gate", help="CI regression gate against a baseline (exit 1 on a confirmed regression)")
     sp.add_argument("--suite", default="ci", help="suite to run (default ci)")
-    sp.add_argument("--baseline", required=True, help="baseline result document")
+    sp.add_argument("--baseline", required=True, help="baseline result document, or a directory of them "
+                    "(one per suite and hardware class: SUITE-ARCH-FLAVOUR-COMPILER.json)")
     sp.add_argument("--result", help="gate this result instead of running the suite")
     sp.add_argument("--threshold", type=_fraction, default=0.05, help="minimum effect (default 5%%)")
     sp.add_argument("--alpha", type=float, default=0.01, help="significance level (default 0.01)")

@@ -1,9 +1,11 @@
 """Comparison of two result documents: per matching case and metric, the ratio of medians with a
 bootstrap interval, a Mann-Whitney U test, and a verdict that needs both significance and a minimum
-effect (asv's idea: a factor and a test), so noise alone never makes a verdict."""
+effect (asv's idea: a factor and a test), so noise alone never makes a verdict.  Samples too few for
+the test to ever reach the requested alpha give `inconclusive`, never `unchanged`."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -11,7 +13,7 @@ from scipy.stats import mannwhitneyu
 
 from .results import Metric, RunResult
 
-VERDICTS = ("faster", "slower", "unchanged", "not comparable")
+VERDICTS = ("faster", "slower", "unchanged", "inconclusive", "not comparable")
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,12 @@ def _ratio_interval(a: np.ndarray, b: np.ndarray, n_boot: int = 2000, seed: int 
     mb = np.median(b[rng.integers(0, b.size, (n_boot, b.size))], axis=1)
     r = mb / ma
     return float(np.quantile(r, 0.025)), float(np.quantile(r, 0.975))
+
+
+def smallest_p(n1: int, n2: int) -> float:
+    """The smallest two-sided p-value a Mann-Whitney U test of n1 vs n2 samples can give (every
+    sample of one side beyond every sample of the other): 2 / C(n1 + n2, n1); 3 vs 3 gives 0.1."""
+    return min(1.0, 2 / math.comb(n1 + n2, n1))
 
 
 def compare_metric(case_id: str, name: str, a: Metric, b: Metric, threshold: float = 0.05,
@@ -70,6 +78,11 @@ def compare_metric(case_id: str, name: str, a: Metric, b: Metric, threshold: flo
         p = float(mannwhitneyu(sa, sb, alternative="two-sided").pvalue)
     change = ratio - 1 if a.better == "higher" else 1 / ratio - 1
     note = ""
+    floor = smallest_p(len(sa), len(sb))
+    if floor >= alpha:  # no outcome of these samples could be significant: say so, never "unchanged"
+        return Comparison(case_id, name, b.unit, ma, mb, ratio, low, high, p, change, "inconclusive",
+                          f"{len(sa)} vs {len(sb)} samples cannot reach p < {alpha:g} (smallest "
+                          f"attainable p {floor:.2g})")
     if p < alpha and abs(change) >= threshold:
         verdict = "faster" if change > 0 else "slower"
     else:

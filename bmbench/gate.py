@@ -1,8 +1,18 @@
-"""The CI regression gate: compare a result with a baseline on noise-robust metrics, re-run every
-suspect case before failing, and exit 1 only on a confirmed regression (0 otherwise, 2 on bad
-input).  A baseline from a different CPU is not comparable: the gate says so and passes."""
+"""The CI regression gate: compare a result with the baseline of this machine's hardware class on
+noise-robust metrics, re-run every suspect case before failing.
+
+Exit codes: 0 passed; 1 a confirmed regression, or a broken case (failed in the new run, crashed on
+its re-run, a gated metric missing), with the reason; 2 bad input; 3 nothing comparable (no baseline
+of this hardware class, no case or metric in common).
+
+Baselines are kept per hardware class (arch, chosen kernel flavour, compiler family and major
+version): `--baseline DIR` holds one file per suite and class, `SUITE-CLASS.json`, and
+`--update-baseline` writes this machine's.  Instruction counts are the same on every CPU of a class
+and are compared across CPU models; ratios measured with a clock (speedup over scalar) only on the
+same CPU model."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from rich.console import Console
@@ -14,22 +24,58 @@ from .suites import Suite, load_suite
 
 # in-process ratios and repeatable counts: they do not move with the load of a shared runner
 GATE_METRICS = ("speedup_vs_scalar", "instructions_per_weight")
+EXIT_PASSED, EXIT_FAILED, EXIT_NOTHING_COMPARABLE = 0, 1, 3
 
 
-def same_hardware(a: RunResult, b: RunResult) -> str | None:
-    """None if the two runs come from the same kind of CPU, else why not."""
-    for key in ("cpu_model", "kernel_features", "arch"):
-        if a.host.get(key) != b.host.get(key):
-            return f"{key} differs: {a.host.get(key)!r} (baseline) vs {b.host.get(key)!r}"
-    return None
+def hardware_class(run: RunResult) -> str:
+    """arch-flavour-compiler+major of a result, e.g. x86_64-avx2-gcc12: what makes instruction
+    counts of the same code equal."""
+    compiler = str(run.build.get("compiler") or "unknown")
+    m = re.match(r"(\w+)\s+(\d+)", compiler)
+    comp = f"{m.group(1)}{m.group(2)}" if m else re.sub(r"\W+", "", compiler) or "unknown"
+    return f"{run.host.get('arch', 'unknown')}-{run.build.get('chosen_flavour', 'unknown')}-{comp}"
 
 
-def run_gate(baseline_path: str | Path, suite: Suite | None = None, result_path: str | Path | None = None,
+def baseline_path(baseline: str | Path, suite_name: str, run: RunResult) -> Path:
+    """The baseline file: `baseline` itself, or in a directory the file of this suite and class."""
+    baseline = Path(baseline)
+    if baseline.is_dir() or not baseline.suffix:
+        return baseline / f"{suite_name}-{hardware_class(run)}.json"
+    return baseline
+
+
+def _metrics_to_compare(base: RunResult, run: RunResult) -> tuple[list[str], str]:
+    """Gated metrics comparable between the two runs, and a note on those left out."""
+    if base.host.get("cpu_model") == run.host.get("cpu_model"):
+        return list(GATE_METRICS), ""
+    return ["instructions_per_weight"], (f"speedup_vs_scalar compared only on the same CPU model (baseline: "
+                                         f"{base.host.get('cpu_model')!r}, here: {run.host.get('cpu_model')!r})")
+
+
+def _broken(base: RunResult, run: RunResult, metrics: list[str]) -> list[str]:
+    """Cases the new run broke: failed or skipped where the baseline was ok, or without a gated
+    metric the baseline has."""
+    old = {c.case_id: c for c in base.cases}
+    out = []
+    for c in run.cases:
+        b = old.get(c.case_id)
+        if b is None or b.status != "ok":
+            continue
+        if c.status != "ok":
+            out.append(f"{c.case_id}: {c.status} ({c.error})")
+            continue
+        for name in metrics:
+            if name in b.metrics and name not in c.metrics:
+                why = "; ".join(n for n in c.extra.get("notes", []) if name in n)
+                out.append(f"{c.case_id}: gated metric {name} missing" + (f" ({why})" if why else ""))
+    return out
+
+
+def run_gate(baseline_path_or_dir: str | Path, suite: Suite | None = None, result_path: str | Path | None = None,
              threshold: float = 0.05, alpha: float = 0.01, reruns: int = 2,
              update_baseline: bool = False, markdown: str | Path | None = None,
              output: str | Path | None = None, console: Console | None = None) -> int:
     console = console or Console()
-    baseline_path = Path(baseline_path)
     if result_path:
         run = results.load(result_path)
         if suite is None:
@@ -38,19 +84,26 @@ def run_gate(baseline_path: str | Path, suite: Suite | None = None, result_path:
         if suite is None:
             raise BmbenchError("gate needs --suite or --result")
         run = runner.run_suite(suite, output=output, console=Console(stderr=True))
+    path = baseline_path(baseline_path_or_dir, suite.name, run)
     if update_baseline:
-        results.save(run, baseline_path)
-        console.print(f"baseline updated: {baseline_path} ({len(run.cases)} cases)")
-        return 0
-    base = results.load(baseline_path)
-    why = same_hardware(base, run)
-    if why:
-        console.print(f"gate: baseline not comparable ({why}); nothing gated. Record a baseline on "
-                      f"this hardware with --update-baseline.")
-        return 0
-    rows = compare.compare_runs(base, run, threshold, alpha, metrics=list(GATE_METRICS))
-    if not rows:
-        raise BmbenchError("gate: no case and metric in common between the result and the baseline")
+        results.save(run, path)
+        console.print(f"baseline updated: {path} ({len(run.cases)} cases, class {hardware_class(run)})")
+        return EXIT_PASSED
+    if not path.is_file():
+        console.print(f"gate: nothing comparable: no baseline for suite {suite.name!r} and hardware class "
+                      f"{hardware_class(run)} ({path}); record one with --update-baseline")
+        return EXIT_NOTHING_COMPARABLE
+    base = results.load(path)
+    if hardware_class(base) != hardware_class(run):
+        console.print(f"gate: nothing comparable: baseline {path} is of class {hardware_class(base)}, this "
+                      f"machine is {hardware_class(run)}")
+        return EXIT_NOTHING_COMPARABLE
+    metrics, left_out = _metrics_to_compare(base, run)
+    broken = _broken(base, run, metrics)
+    rows = [r for r in compare.compare_runs(base, run, threshold, alpha, metrics=metrics) if r.metric != "*"]
+    if not rows and not broken:
+        console.print("gate: nothing comparable: no case and gated metric in common with the baseline")
+        return EXIT_NOTHING_COMPARABLE
     confirmed = set()
     by_id = {c.case_id: c for c in suite.cases()}
     old = {c.case_id: c for c in base.cases}
@@ -64,23 +117,31 @@ def run_gate(baseline_path: str | Path, suite: Suite | None = None, result_path:
             console.print(f"gate: re-running suspect {r.case_id} ({r.metric}), {i + 1}/{reruns}")
             again = runner.run_case_in_worker(case.spec() | {"probe": run.probe},
                                               timeout_s=case.time_budget_s * 3 + 120)
-            m = again.metrics.get(r.metric)
-            if again.status != "ok" or m is None or compare.compare_metric(
-                    r.case_id, r.metric, old[r.case_id].metrics[r.metric], m, threshold,
-                    alpha).verdict != "slower":
+            if again.status != "ok" or r.metric not in again.metrics:  # a crash is no all-clear
+                broken.append(f"{r.case_id}: re-run {again.status}"
+                              + (f" ({again.error})" if again.error else f", {r.metric} missing"))
+                still = False
+                break
+            if compare.compare_metric(r.case_id, r.metric, old[r.case_id].metrics[r.metric],
+                                      again.metrics[r.metric], threshold, alpha).verdict != "slower":
                 still = False
                 break
         if still:
             confirmed.add((r.case_id, r.metric))
     notes = {(r.case_id, r.metric): "(confirmed)" if (r.case_id, r.metric) in confirmed
              else "(not confirmed on re-run)" for r in rows if r.verdict == "slower"}
-    console.print(compare.to_table(rows, "bmbench gate", notes))
+    console.print(compare.to_table(rows, f"bmbench gate ({hardware_class(run)})", notes))
+    for line in ([left_out] if left_out else []) + [f"broken: {b}" for b in broken]:
+        console.print(f"gate: {line}", soft_wrap=True)
+    failed = bool(confirmed or broken)
     if markdown:
-        head = (f"**bmbench gate: {'FAILED' if confirmed else 'passed'}** (threshold {threshold:.0%}, "
-                f"alpha {alpha}, {reruns} re-run(s) per suspect)\n\n")
+        head = (f"**bmbench gate: {'FAILED' if failed else 'passed'}** (class {hardware_class(run)}, threshold "
+                f"{threshold:.0%}, alpha {alpha}, {reruns} re-run(s) per suspect)\n\n"
+                + "".join(f"- broken: {b}\n" for b in broken) + (f"- {left_out}\n" if left_out else "")
+                + ("\n" if broken or left_out else ""))
         results.atomic_write_text(markdown, head + compare.to_markdown(rows))
-    if confirmed:
-        console.print(f"gate: FAILED, {len(confirmed)} confirmed regression(s)")
-        return 1
+    if failed:
+        console.print(f"gate: FAILED, {len(confirmed)} confirmed regression(s), {len(broken)} broken case(s)")
+        return EXIT_FAILED
     console.print(f"gate: passed ({len(rows)} comparisons, threshold {threshold:.0%}, alpha {alpha})")
-    return 0
+    return EXIT_PASSED

@@ -27,10 +27,14 @@ def test_clear_speedup_is_faster():
 
 def test_large_effect_from_too_few_samples_says_so():
     """3 vs 3 samples cannot reach p < 0.01 (Mann-Whitney's smallest two-sided p is 0.1): the verdict
-    stays unchanged, and the note says that a 2x change was not confirmed."""
+    is inconclusive, never unchanged, and says why.  Enough samples whose test misses alpha: unchanged,
+    and the note says that the change was not confirmed."""
     r = compare.compare_metric("c", "tok_s", M([10.0, 10.1, 10.2]), M([20.0, 20.2, 20.4]))
-    assert r.verdict == "unchanged" and r.p_value == pytest.approx(0.1)
-    assert "100% change not significant" in r.note and "3 vs 3 samples" in r.note
+    assert r.verdict == "inconclusive" and r.p_value == pytest.approx(0.1)
+    assert "3 vs 3 samples cannot reach p < 0.01" in r.note
+    mixed = compare.compare_metric("c", "tok_s", M([10.0, 10.2, 10.1, 10.3, 30.0, 10.05]),
+                                   M([20.0, 20.2, 9.9, 20.4, 10.0, 20.1]))
+    assert mixed.verdict == "unchanged" and "change not significant" in mixed.note and "6 vs 6" in mixed.note
     assert compare.compare_metric("c", "tok_s", M(BASE), M(BASE * 1.001)).note == ""
 
 

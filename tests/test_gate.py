@@ -1,5 +1,6 @@
 """The gate's decisions: a confirmed regression fails, noise or a regression that does not
-reproduce on re-run passes, other hardware is not compared, bad input exits 2."""
+reproduce on re-run passes, a broken case fails, other hardware classes are not compared (exit 3),
+bad input exits 2."""
 import dataclasses
 import subprocess
 import sys
@@ -7,7 +8,7 @@ import tempfile
 
 import pytest
 
-from bmbench import results
+from bmbench import compare, gate, results, runner
 from bmbench.gate import run_gate
 from bmbench.results import Metric
 from bmbench.suites import load_suite
@@ -70,10 +71,57 @@ def test_regression_not_reproduced_on_rerun_passes(measured, tmp_path):
 
 def test_other_hardware_is_not_compared(measured, tmp_path, capsys):
     d, suite, base = measured
-    other = dataclasses.replace(base, host={**base.host, "cpu_model": "Other CPU"})
-    results.save(other, tmp_path / "other.json")
-    assert run_gate(tmp_path / "other.json", suite=suite, result_path=d / "base.json") == 0
-    assert "not comparable" in capsys.readouterr().out
+    other_class = dataclasses.replace(base, build={**base.build, "chosen_flavour": "neon"})
+    results.save(other_class, tmp_path / "class.json")
+    assert run_gate(tmp_path / "class.json", suite=suite, result_path=d / "base.json") == 3
+    assert "nothing comparable" in capsys.readouterr().out
+    # same class, another CPU model: clock-derived ratios are not compared (this suite has no counts)
+    other_model = dataclasses.replace(base, host={**base.host, "cpu_model": "Other CPU"})
+    results.save(other_model, tmp_path / "model.json")
+    assert run_gate(tmp_path / "model.json", suite=suite, result_path=d / "base.json") == 3
+
+
+def test_baselines_per_hardware_class(measured, tmp_path, capsys):
+    d, suite, base = measured
+    assert run_gate(tmp_path, suite=suite, result_path=d / "base.json", update_baseline=True) == 0
+    want = tmp_path / f"tgate-{gate.hardware_class(base)}.json"
+    assert want.is_file() and gate.hardware_class(base).count("-") == 2
+    assert run_gate(tmp_path, suite=suite, result_path=d / "base.json") == 0
+    assert run_gate(tmp_path / "empty-dir-none", suite=suite, result_path=d / "base.json") == 3
+    assert "no baseline for suite" in capsys.readouterr().out
+
+
+def test_a_broken_case_fails(measured, tmp_path, capsys):
+    d, suite, base = measured
+    c = base.cases[0]
+    failed = dataclasses.replace(base, cases=[dataclasses.replace(c, status="failed", error="SIGSEGV", metrics={})])
+    results.save(failed, tmp_path / "failed.json")
+    assert run_gate(d / "base.json", suite=suite, result_path=tmp_path / "failed.json") == 1
+    assert "broken" in capsys.readouterr().out
+    no_metric = dataclasses.replace(base, cases=[dataclasses.replace(
+        c, metrics={k: v for k, v in c.metrics.items() if k != "speedup_vs_scalar"})])
+    results.save(no_metric, tmp_path / "nometric.json")
+    assert run_gate(d / "base.json", suite=suite, result_path=tmp_path / "nometric.json") == 1
+    assert "gated metric speedup_vs_scalar missing" in capsys.readouterr().out
+
+
+def test_a_suspect_that_crashes_on_rerun_fails(measured, tmp_path, monkeypatch, capsys):
+    d, suite, base = measured
+    fast = _scaled(base, 10.0, tmp_path / "fast.json")
+    crashed = dataclasses.replace(base.cases[0], status="failed", error="worker killed by SIGSEGV")
+    monkeypatch.setattr(runner, "run_case_in_worker", lambda spec, timeout_s: crashed)
+    assert run_gate(fast, suite=suite, result_path=d / "base.json") == 1
+    assert "re-run failed" in capsys.readouterr().out
+
+
+def test_too_few_samples_are_inconclusive_never_unchanged():
+    a = Metric.from_samples([10.0, 10.1, 9.9], "tok/s")
+    b = Metric.from_samples([5.0, 5.1, 4.9], "tok/s")  # half as fast, 3 vs 3 samples
+    r = compare.compare_metric("c", "tok_s", a, b, alpha=0.01)
+    assert r.verdict == "inconclusive" and "smallest attainable p 0.1" in r.note
+    assert compare.smallest_p(3, 3) == pytest.approx(0.1) and compare.smallest_p(5, 5) < 0.01
+    a5, b5 = (Metric.from_samples([v + 0.01 * i for i in range(5)], "tok/s") for v in (10.0, 5.0))
+    assert compare.compare_metric("c", "tok_s", a5, b5, alpha=0.01).verdict == "slower"
 
 
 def test_repeatable_counts_use_the_threshold_alone():

@@ -33,7 +33,7 @@ DPI = 100
 WIDTH = 11.0                      # inches: every figure is 1100 px wide
 LEVELS = ("L1", "L2", "L3", "DRAM")
 PUBLISHED_STYLE = dict(marker="*", s=260, c="#f2b705", edgecolors="black", linewidths=0.9, zorder=6)
-VERDICT_COLOURS = {"faster": "#2ca02c", "slower": "#d62728", "unchanged": "#7f7f7f"}
+VERDICT_COLOURS = {"faster": "#2ca02c", "slower": "#d62728", "unchanged": "#7f7f7f", "inconclusive": "#bcbd22"}
 _PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
             "#7f7f7f", "#bcbd22", "#17becf"]
 MODEL_MARKERS = ["o", "s", "^", "D", "v", "P"]

@@ -260,7 +260,7 @@ def build_page(runs: list[RunResult], names: list[str], published: list[Publishe
         entry = dict(number=number, base=names[0], new=names[j], index=j + 1, file=None,
                      rows=rows, n_common=len({r.case_id for r in rows}),
                      verdicts={v: sum(r.verdict == v for r in rows) for v in
-                               ("faster", "slower", "unchanged", "not comparable")},
+                               ("faster", "slower", "unchanged", "inconclusive", "not comparable")},
                      only_base=sorted({c.case_id for c in base.cases} - {c.case_id for c in new.cases}),
                      only_new=sorted({c.case_id for c in new.cases} - {c.case_id for c in base.cases}))
         comparisons.append(_place(entry, fig, problem, "Not drawn: no case of both results has a measured "
