@@ -300,12 +300,51 @@ def run_case(spec: dict) -> CaseResult:
                  weights_source=s.origin, family=s.family, notes=s.notes)
     if context:
         extra.update(context_fill=eng.context_fill, context_fill_seed=seed, context_fill_ms=fill_ms)
+    if p.get("check_reference"):
+        extra["reference_check"] = _reference_check(eng, prompt, n_new, last.tokens.tolist(), p)
+    if p.get("instructions"):
+        _count_instructions(metrics, extra, p, prompt, n_new)
     case = CaseResult(
         case_id=spec["case_id"], suite=spec["suite"], kind="decode", model=s.model, format=p["format"],
         flavour=s.flavour, threads=threads, context=context if context else len(prompt), params=p,
         metrics=metrics, memory=s.memory, roofline=roof, energy=energy, extra=extra, engine=s.engine_info)
     set_bound(case, spec.get("probe") or {})
     return case
+
+
+REFERENCE_MAX_BYTES = 64 << 20  # the float64 references dequantise every matrix: tiny models only
+
+
+def _reference_check(eng, prompt: list[int], n_new: int, tokens: list[int], p: dict) -> dict:
+    """The greedy tokens of bmbench's float64 reference for the same weights and prompt, and whether
+    the engine decoded exactly them (a gate fails a case whose output changed, whatever its speed)."""
+    w = getattr(eng, "weights", None)
+    if w is None or p.get("context") or w.nbytes > REFERENCE_MAX_BYTES:
+        return dict(match=None, reason="no float64 reference here (llama.cpp, a context fill, or a model "
+                                       f"over {REFERENCE_MAX_BYTES >> 20} MiB)")
+    from .models import Reference, TransformerReference
+    ref = (TransformerReference(w, kv_type=p.get("kv", "f16")) if w.config.family == "transformer"
+           else Reference(w, state_dtype="f16" if p.get("state") == "f16" else "f64"))
+    want = ref.generate(list(prompt), n_new).tokens
+    first = next((i for i, (a, b) in enumerate(zip(tokens, want)) if a != b), None)
+    return dict(match=first is None, reference_tokens=want, first_difference=first)
+
+
+def _count_instructions(metrics: dict, extra: dict, p: dict, prompt: list[int], n_new: int) -> None:
+    """instructions_per_token of the whole C decode loop, counted by callgrind (Mamba-2 models of
+    the registry; a note says why where it cannot be counted)."""
+    from . import instructions
+    from .models import config
+    try:
+        if p.get("weights") or p.get("engine", "bmbench") != "bmbench" or \
+                config.get_config(p["model"]).family == "transformer":
+            raise instructions.Unavailable("counted for the bmbench engine's Mamba-2 models of the registry")
+        ipt = instructions.per_token(p["model"], p["format"], p["flavour"], prompt, n_new)
+        metrics["instructions_per_token"] = Metric(
+            value=ipt, unit="instr/token", better="lower", repeatable=True,
+            method=f"valgrind callgrind, bmk_model_decode, {len(prompt)} prompt + {n_new} tokens, 1 thread")
+    except instructions.Unavailable as e:
+        extra.setdefault("notes", []).append(f"instructions_per_token skipped: {e}")
 
 
 def _latencies(lat_ms: list[float], method: str | None) -> dict[str, Metric]:

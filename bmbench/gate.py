@@ -2,8 +2,9 @@
 noise-robust metrics, re-run every suspect case before failing.
 
 Exit codes: 0 passed; 1 a confirmed regression, or a broken case (failed in the new run, crashed on
-its re-run, a gated metric missing), with the reason; 2 bad input; 3 nothing comparable (no baseline
-of this hardware class, no case or metric in common).
+its re-run, a gated metric missing, greedy tokens other than the float64 reference's: this last one
+whatever the baseline), with the reason; 2 bad input; 3 nothing comparable (no baseline of this
+hardware class, no case or metric in common).
 
 Baselines are kept per hardware class (arch, chosen kernel flavour, compiler family and major
 version): `--baseline DIR` holds one file per suite and class, `SUITE-CLASS.json`, and
@@ -23,7 +24,8 @@ from .results import RunResult
 from .suites import Suite, load_suite
 
 # in-process ratios and repeatable counts: they do not move with the load of a shared runner
-GATE_METRICS = ("speedup_vs_scalar", "instructions_per_weight")
+GATE_METRICS = ("speedup_vs_scalar", "instructions_per_weight", "instructions_per_token")
+COUNTS = ("instructions_per_weight", "instructions_per_token")  # the same on every CPU of a class
 EXIT_PASSED, EXIT_FAILED, EXIT_NOTHING_COMPARABLE = 0, 1, 3
 
 
@@ -48,8 +50,19 @@ def _metrics_to_compare(base: RunResult, run: RunResult) -> tuple[list[str], str
     """Gated metrics comparable between the two runs, and a note on those left out."""
     if base.host.get("cpu_model") == run.host.get("cpu_model"):
         return list(GATE_METRICS), ""
-    return ["instructions_per_weight"], (f"speedup_vs_scalar compared only on the same CPU model (baseline: "
-                                         f"{base.host.get('cpu_model')!r}, here: {run.host.get('cpu_model')!r})")
+    return list(COUNTS), (f"speedup_vs_scalar compared only on the same CPU model (baseline: "
+                          f"{base.host.get('cpu_model')!r}, here: {run.host.get('cpu_model')!r})")
+
+
+def wrong_output(run: RunResult) -> list[str]:
+    """Cases whose greedy tokens differ from the float64 reference's (decode's check_reference)."""
+    out = []
+    for c in run.ok_cases():
+        chk = c.extra.get("reference_check") or {}
+        if chk.get("match") is False:
+            out.append(f"{c.case_id}: greedy tokens differ from the float64 reference from step "
+                       f"{chk.get('first_difference')} on")
+    return out
 
 
 def _broken(base: RunResult, run: RunResult, metrics: list[str]) -> list[str]:
@@ -85,6 +98,12 @@ def run_gate(baseline_path_or_dir: str | Path, suite: Suite | None = None, resul
             raise BmbenchError("gate needs --suite or --result")
         run = runner.run_suite(suite, output=output, console=Console(stderr=True))
     path = baseline_path(baseline_path_or_dir, suite.name, run)
+    wrong = wrong_output(run)
+    if wrong:  # a change that breaks the output fails whatever its speed, with or without a baseline
+        for line in wrong:
+            console.print(f"gate: broken: {line}", soft_wrap=True)
+        console.print(f"gate: FAILED, {len(wrong)} case(s) decode other tokens than the float64 reference")
+        return EXIT_FAILED
     if update_baseline:
         results.save(run, path)
         console.print(f"baseline updated: {path} ({len(run.cases)} cases, class {hardware_class(run)})")

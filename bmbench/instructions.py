@@ -1,6 +1,7 @@
-"""Instruction counts of a GEMV kernel under valgrind's callgrind: repeatable whatever the machine
-load, so a CI gate can compare them with a tight threshold.  Only instructions executed inside
-bmk_gemv_loop (activation prep + GEMV) are counted (--toggle-collect)."""
+"""Instruction counts under valgrind's callgrind: repeatable whatever the machine load, so a CI gate
+can compare them with a tight threshold.  Only instructions executed inside the timed C function
+are counted (--toggle-collect): bmk_gemv_loop (activation prep + GEMV) for a kernel,
+bmk_model_decode (the whole greedy loop) for a model."""
 from __future__ import annotations
 
 import os
@@ -10,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 
-_SCRIPT = """
+_GEMV = """
 import numpy as np
 from bmbench import _kernels, formats
 from bmbench.dispatch import flavour_id
@@ -22,22 +23,28 @@ y = np.empty({rows}, dtype=np.float32)
 _kernels.gemv_loop(fmt.id, flavour_id({flavour!r}), [p.data], {rows}, {cols}, p.scale, x, act, y, {calls}, 1)
 """
 
+_DECODE = """
+from bmbench.engine import engine_for
+from bmbench.models import get_config, synthetic_weights
+eng = engine_for(synthetic_weights(get_config({model!r}), {fmt!r}, 0), threads=1, flavour={flavour!r})
+eng.decode({prompt!r}, {tokens})
+"""
+
 
 class Unavailable(Exception):
     pass
 
 
-def per_weight(fmt: str, rows: int, cols: int, flavour: str, calls: int = 2) -> float:
-    """Instructions per weight of prep + GEMV (1 thread), counted by callgrind."""
+def _count(script: str, function: str) -> int:
+    """Instructions callgrind counts inside `function` while `script` runs (1 thread)."""
     exe = shutil.which("valgrind")
     if exe is None:
         raise Unavailable("valgrind not installed (Debian: valgrind)")
     with tempfile.TemporaryDirectory(prefix="bmbench-callgrind-") as d:
         out = os.path.join(d, "callgrind.out")
-        script = _SCRIPT.format(fmt=fmt, rows=rows, cols=cols, flavour=flavour, calls=calls)
-        env = dict(os.environ, OMP_NUM_THREADS="1")
+        env = dict(os.environ, OMP_NUM_THREADS="1", BMBENCH_CACHE_DIR="off")
         p = subprocess.run([exe, "--tool=callgrind", f"--callgrind-out-file={out}",
-                            "--toggle-collect=bmk_gemv_loop", sys.executable, "-c", script],
+                            f"--toggle-collect={function}", sys.executable, "-c", script],
                            capture_output=True, text=True, env=env, timeout=600, cwd=d)
         if p.returncode != 0 or not os.path.exists(out):
             tail = (p.stderr.strip().splitlines() or ["no output"])[-1]
@@ -45,5 +52,18 @@ def per_weight(fmt: str, rows: int, cols: int, flavour: str, calls: int = 2) -> 
         text = open(out).read()
     m = re.search(r"^(?:summary|totals):\s*(\d+)", text, re.M)
     if not m or int(m.group(1)) == 0:
-        raise Unavailable("callgrind counted no instruction inside bmk_gemv_loop")
-    return int(m.group(1)) / (calls * rows * cols)
+        raise Unavailable(f"callgrind counted no instruction inside {function}")
+    return int(m.group(1))
+
+
+def per_weight(fmt: str, rows: int, cols: int, flavour: str, calls: int = 2) -> float:
+    """Instructions per weight of prep + GEMV (1 thread), counted by callgrind."""
+    script = _GEMV.format(fmt=fmt, rows=rows, cols=cols, flavour=flavour, calls=calls)
+    return _count(script, "bmk_gemv_loop") / (calls * rows * cols)
+
+
+def per_token(model: str, fmt: str, flavour: str, prompt: list[int], tokens: int) -> float:
+    """Instructions per token of the whole greedy decode loop (prompt + tokens steps, 1 thread) of a
+    registered model's synthetic weights, counted by callgrind."""
+    script = _DECODE.format(model=model, fmt=fmt, flavour=flavour, prompt=list(prompt), tokens=tokens)
+    return _count(script, "bmk_model_decode") / (len(prompt) + tokens - 1)

@@ -139,3 +139,31 @@ def test_bad_input_exits_2(tmp_path):
     p = subprocess.run([sys.executable, "-m", "bmbench.cli", "compare", "a.json", "b.json", "--threshold", "x"],
                        capture_output=True, text=True, cwd=OUTSIDE)
     assert p.returncode == 2 and p.stderr.count("\n") == 1
+
+
+def test_a_changed_output_fails_whatever_the_speed(measured, tmp_path, capsys):
+    """A decode case whose greedy tokens left the float64 reference's fails the gate, even without a
+    baseline of this class (check_reference is absolute)."""
+    from bmbench import decode_case
+    spec = dict(case_id="ci/decode/x", suite="tgate", kind="decode", warmup=0, repetitions=1, min_repetitions=1,
+                time_budget_s=10, params=dict(model="tiny-bitmamba", format="ternary-mad", flavour="scalar",
+                                              threads=1, tokens=6, check_reference=True))
+    ok = decode_case.run_case(spec)
+    chk = ok.extra["reference_check"]
+    assert chk["match"] is True and chk["reference_tokens"] == ok.extra["tokens"]
+    d, suite, base = measured
+    bad = dataclasses.replace(ok, extra={**ok.extra, "reference_check": {**chk, "match": False, "first_difference": 2}})
+    results.save(dataclasses.replace(base, cases=base.cases + [bad]), tmp_path / "bad.json")
+    assert run_gate(tmp_path / "no-baselines", suite=suite, result_path=tmp_path / "bad.json") == 1
+    assert "differ from the float64 reference from step 2" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(__import__("shutil").which("valgrind") is None, reason="needs valgrind (Debian: valgrind)")
+def test_instruction_counts_repeat_exactly():
+    """callgrind's counts are the gate's class-wide metrics: the same count twice, more work more
+    instructions.  AVX2 or scalar (valgrind 3.19 cannot run AVX-512 code)."""
+    from bmbench import dispatch, instructions
+    fl = "avx2" if "avx2" in dispatch.runnable_flavours() else "scalar"
+    a = instructions.per_token("tiny-bitmamba", "ternary-mad", fl, [1, 2], 3)
+    assert a > 0 and a == instructions.per_token("tiny-bitmamba", "ternary-mad", fl, [1, 2], 3)
+    assert instructions.per_weight("ternary-mad", 64, 256, fl) > 0
