@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from .errors import BmbenchError
+from .errors import BmbenchError, Interrupted
 from .llamacpp import ENGINES
 
 EXIT_BAD_INPUT = 2
@@ -580,12 +580,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("bmbench: interrupted; no result file written", markup=False)
         return 130
-    except Exception as e:  # runner.Interrupted: the completed cases are saved, said in its message
-        from .runner import Interrupted
-        if not isinstance(e, Interrupted):
-            raise
+    except Interrupted as e:  # the completed cases are saved, said in its message
         err.print(f"bmbench: {e}", markup=False, soft_wrap=True)
-        return 143 if "SIGTERM" in str(e) else 130
+        return 128 + e.signum
 
 
 if __name__ == "__main__":

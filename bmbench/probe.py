@@ -68,12 +68,17 @@ def measure_point(arrays: _Arrays, fid: int, ws_bytes: int, threads: int, repeti
     return [nbytes / arrays.run(fid, ws_bytes, reps, threads) / 1e9 for _ in range(repetitions)]
 
 
+def _cache_bytes(caches: dict) -> tuple[int, int, int]:
+    """(L1d, L2, one L3 slice) in bytes from host.caches, with defaults where /sys said nothing."""
+    return (caches.get("l1d_kib", 32) * 1024, caches.get("l2_kib", 512) * 1024,
+            caches.get("l3_kib", 8192) * 1024)
+
+
 def level_of(ws_bytes: int, threads: int, caches: dict) -> str | None:
     """Which plateau a working set measures (None in the transitions between levels).
     L1/L2 are per core (each thread streams its own slice); L3 is shared."""
     per_thread = ws_bytes / threads
-    l1, l2 = caches.get("l1d_kib", 32) * 1024, caches.get("l2_kib", 512) * 1024
-    l3 = caches.get("l3_kib", 8192) * 1024
+    l1, l2, l3 = _cache_bytes(caches)
     if per_thread <= l1 / 2:
         return "L1"
     if 2 * l1 <= per_thread <= l2 / 2:
@@ -105,13 +110,24 @@ def sweep(kernel: str, flavour: str, threads: int, sizes: list[int], repetitions
     return dict(curve=curve, metrics=metrics)
 
 
+_BEST = "; value: best of"
+
+
 def best_of(samples: list[float], unit: str, method: str) -> Metric:
     """A bandwidth from repeated passes: the best sample as the value (STREAM's rule), the median's
     interval and the CV of the samples beside it."""
     m = Metric.from_samples(samples, unit)
     return dataclasses.replace(m, value=float(max(samples)), method=(
-        f"{method}; value: best of {len(samples)} samples (STREAM's rule), median {m.value:.2f}, "
+        f"{method}{_BEST} {len(samples)} samples (STREAM's rule), median {m.value:.2f}, "
         f"interval and CV of the median"))
+
+
+def pool_slice(entry: dict | None, m: Metric) -> dict:
+    """A run's probe figure (run.probe layout) after one more slice `m`: every slice's samples pooled,
+    the best of them the bound, each slice's own best kept in `slice_best` (noise.assess)."""
+    samples = (list(entry["samples"]) if entry else []) + list(m.samples)
+    pooled = best_of(samples, m.unit, m.method.split(_BEST)[0])
+    return dict(dataclasses.asdict(pooled), slice_best=(entry or {}).get("slice_best", []) + [m.value])
 
 
 def native_flavours() -> list[str]:
@@ -147,8 +163,7 @@ def dram_read(threads: int, flavour: str | None = None, repetitions: int = 10) -
 
 def plateau_bytes(level: str, threads: int, caches: dict) -> int:
     """A working set in the middle of a cache level's plateau (as level_of classifies them)."""
-    l1, l2 = caches.get("l1d_kib", 32) * 1024, caches.get("l2_kib", 512) * 1024
-    l3 = caches.get("l3_kib", 8192) * 1024
+    l1, l2, l3 = _cache_bytes(caches)
     return {"L1": threads * l1 // 4, "L2": threads * l2 // 4, "L3": max(l3 // 4, 2 * threads * l2)}[level]
 
 
@@ -156,11 +171,12 @@ def cache_level(nbytes: int, threads: int, caches: dict) -> str:
     """The smallest level that holds a working set of nbytes split across threads (per-core L1/L2,
     shared L3), DRAM if none does."""
     per_thread = nbytes / threads
-    if per_thread <= caches.get("l1d_kib", 32) * 1024 / 2:
+    l1, l2, l3 = _cache_bytes(caches)
+    if per_thread <= l1 / 2:
         return "L1"
-    if per_thread <= caches.get("l2_kib", 512) * 1024 / 2:
+    if per_thread <= l2 / 2:
         return "L2"
-    if nbytes <= hosts.llc_bytes() / 2:
+    if nbytes <= l3 * caches.get("llc_domains", 1) / 2:  # the aggregate LLC, as hosts.llc_bytes
         return "L3"
     return "DRAM"
 

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import __version__, dispatch, hosts, noise, results
-from .errors import BmbenchError
+from .errors import BmbenchError, Interrupted
 from .kinds import KINDS
 from .results import CaseResult, RunResult
 from .suites import Suite
@@ -110,18 +110,11 @@ def measure_bandwidth(run: RunResult, needs: set[tuple[str, int]], repetitions: 
             level, t, repetitions=repetitions)
         slot = (run.probe.setdefault("dram_read", {}) if level == "DRAM"
                 else run.probe.setdefault("cache_read", {}).setdefault(level, {}))
-        old = slot.get(str(t))
-        samples = (list(old["samples"]) if old else []) + list(m.samples)
-        slot[str(t)] = dict(results.asdict(probe.best_of(samples, m.unit, m.method.split(";")[0])),
-                            slice_best=(old or {}).get("slice_best", []) + [m.value])
-
-
-class Interrupted(Exception):
-    """SIGINT or SIGTERM during a run: the completed cases are saved, marked incomplete."""
+        slot[str(t)] = probe.pool_slice(slot.get(str(t)), m)
 
 
 def _on_signal(signum, frame):
-    raise Interrupted(signal.Signals(signum).name)
+    raise Interrupted(signal.Signals(signum).name, signum)
 
 
 def _per_round(case, rounds: int) -> dict:
@@ -197,7 +190,7 @@ def run_suite(suite: Suite, overrides: dict | None = None, output: str | os.Path
             results.save(run, output)
         raise Interrupted(f"interrupted ({e}): {len(cases) - len(run.missing)} of {len(cases)} cases complete"
                           + (f", saved as incomplete to {output} (finish with bmbench run --resume "
-                             f"{output})" if output is not None else "")) from None
+                             f"{output})" if output is not None else ""), e.signum) from None
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)

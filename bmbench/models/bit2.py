@@ -66,7 +66,7 @@ TYPE_TERNARY = 2
 HEADER_BYTES = 20
 D_CONV = 4  # fixed by the format: conv1d weight is [d_inner, 1, 4]
 _MAX_NDIM = 4
-_CHUNK_BYTES = 1 << 22  # float values checked per step
+_CHUNK_VALUES = 1 << 22  # float values checked for finiteness per step
 
 
 @dataclass(frozen=True)
@@ -274,8 +274,8 @@ def _floats(f: _File, r: Bit2Record) -> np.ndarray:
     """A float32 record read into its own (anonymous) array, checked finite chunk by chunk."""
     arr = f.into(r.data_offset, np.empty(r.shape, dtype="<f4"))
     flat = arr.reshape(-1)
-    for k in range(0, flat.size, _CHUNK_BYTES):
-        if not np.isfinite(flat[k:k + _CHUNK_BYTES]).all():
+    for k in range(0, flat.size, _CHUNK_VALUES):
+        if not np.isfinite(flat[k:k + _CHUNK_VALUES]).all():
             f.fail("non-finite float values", r.name, r.offset)
     return arr.astype(np.float32, copy=False)
 
@@ -296,9 +296,10 @@ def iter_bit2(path) -> Iterator[tuple[Bit2Record, Tensor]]:
 
 def read_bit2_tensors(path) -> tuple[MambaConfig, dict[str, Tensor]]:
     """Header-implied config and all tensors by name, codes unpacked (tiny files and tests)."""
-    config, _ = read_bit2_index(path)
-    return config, {r.name: Ternary(t.codes[:], t.scale) if isinstance(t, Ternary) else t
-                    for r, t in iter_bit2(path)}
+    with _File(path) as f:
+        config, _ = _header(f)
+        return config, {r.name: Ternary(t.codes[:], t.scale) if isinstance(t, Ternary) else t
+                        for r, t in _iter(f, config)}
 
 
 # -------------------------------------------------------------------------------- to ModelWeights
