@@ -426,7 +426,7 @@ def _fraction(text: str) -> float:
 def cmd_compare(args, out: Console) -> int:
     from . import compare, results
     a, b = results.load(args.base), results.load(args.new)
-    rows = compare.compare_runs(a, b, args.threshold, args.alpha)
+    rows = compare.compare_runs(a, b, args.threshold, compare.DEFAULT_ALPHA if args.alpha is None else args.alpha)
     if not rows:
         raise BmbenchError("no case in common between the two results")
     if args.as_ == "md":
@@ -439,6 +439,7 @@ def cmd_compare(args, out: Console) -> int:
 
 
 def cmd_gate(args, out: Console) -> int:
+    from .compare import DEFAULT_ALPHA
     from .gate import run_gate
     from .suites import load_suite
     b = Path(args.baseline)
@@ -448,7 +449,7 @@ def cmd_gate(args, out: Console) -> int:
     if args.output:
         _check_writable(Path(args.output))
     return run_gate(args.baseline, suite=suite, result_path=args.result, threshold=args.threshold,
-                    alpha=args.alpha, reruns=args.reruns, update_baseline=args.update_baseline,
+                    alpha=DEFAULT_ALPHA if args.alpha is None else args.alpha, reruns=args.reruns, update_baseline=args.update_baseline,
                     markdown=args.markdown, output=args.output, console=out)
 
 
@@ -525,7 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("base")
     sp.add_argument("new")
     sp.add_argument("--threshold", type=_fraction, default=0.05, help="minimum effect, e.g. 5%% (default)")
-    sp.add_argument("--alpha", type=float, default=0.01, help="significance level (default 0.01)")
+    sp.add_argument("--alpha", type=float, help="significance level (default 0.01)")
     sp.add_argument("--as", dest="as_", choices=("table", "md", "json"), default="table")
     sp.set_defaults(func=cmd_compare)
 
@@ -535,7 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(one per suite and hardware class: SUITE-ARCH-FLAVOUR-COMPILER.json)")
     sp.add_argument("--result", help="gate this result instead of running the suite")
     sp.add_argument("--threshold", type=_fraction, default=0.05, help="minimum effect (default 5%%)")
-    sp.add_argument("--alpha", type=float, default=0.01, help="significance level (default 0.01)")
+    sp.add_argument("--alpha", type=float, help="significance level (default 0.01)")
     sp.add_argument("--reruns", type=int, default=2, help="re-runs of a suspect case before failing")
     sp.add_argument("--update-baseline", action="store_true", help="write the new result as the baseline")
     sp.add_argument("--markdown", help="also write the comparison as markdown (for a PR comment)")

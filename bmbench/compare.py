@@ -14,6 +14,7 @@ from scipy.stats import mannwhitneyu
 from .results import Metric, RunResult
 
 VERDICTS = ("faster", "slower", "unchanged", "inconclusive", "not comparable")
+DEFAULT_ALPHA = 0.01
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,13 @@ def smallest_p(n1: int, n2: int) -> float:
     return min(1.0, 2 / math.comb(n1 + n2, n1))
 
 
+# the fewest samples per side with which DEFAULT_ALPHA is reachable (5: 5 vs 5 gives 0.008, 4 vs 4
+# 0.029): the suites' default minimum, so that comparing two runs of a suite can say "slower"
+MIN_SAMPLES = next(n for n in range(2, 100) if smallest_p(n, n) < DEFAULT_ALPHA)
+
+
 def compare_metric(case_id: str, name: str, a: Metric, b: Metric, threshold: float = 0.05,
-                   alpha: float = 0.01, min_samples: int = 3) -> Comparison:
+                   alpha: float = DEFAULT_ALPHA, min_samples: int = 3) -> Comparison:
     def nc(note):
         return Comparison(case_id, name, b.unit, a.value, b.value, None, None, None, None, None,
                           "not comparable", note)
@@ -93,7 +99,7 @@ def compare_metric(case_id: str, name: str, a: Metric, b: Metric, threshold: flo
     return Comparison(case_id, name, b.unit, ma, mb, ratio, low, high, p, change, verdict, note)
 
 
-def compare_runs(base: RunResult, new: RunResult, threshold: float = 0.05, alpha: float = 0.01,
+def compare_runs(base: RunResult, new: RunResult, threshold: float = 0.05, alpha: float = DEFAULT_ALPHA,
                  metrics: list[str] | None = None) -> list[Comparison]:
     """Every metric of every case present in both runs (matched by case id)."""
     old = {c.case_id: c for c in base.cases}

@@ -85,7 +85,7 @@ def _broken(base: RunResult, run: RunResult, metrics: list[str]) -> list[str]:
 
 
 def run_gate(baseline_path_or_dir: str | Path, suite: Suite | None = None, result_path: str | Path | None = None,
-             threshold: float = 0.05, alpha: float = 0.01, reruns: int = 2,
+             threshold: float = 0.05, alpha: float = compare.DEFAULT_ALPHA, reruns: int = 2,
              update_baseline: bool = False, markdown: str | Path | None = None,
              output: str | Path | None = None, console: Console | None = None) -> int:
     console = console or Console()

@@ -48,20 +48,34 @@ def stream_count(nbytes: int) -> int:
 def time_calls(fmt, fid: int, datas: list, rows: int, cols: int, scale: float, x, threads: int,
                repetitions: int, warmup: int, target_s: float = 0.05) -> list[float]:
     """Seconds per call (prep + GEMV), one sample per repetition of >= target_s."""
+    return time_interleaved(fmt, [fid], datas, rows, cols, scale, x, threads, repetitions, warmup, target_s)[0]
+
+
+def time_interleaved(fmt, fids: list[int], datas: list, rows: int, cols: int, scale: float, x,
+                     threads: int, repetitions: int, warmup: int, target_s: float = 0.05) -> list[list[float]]:
+    """Seconds per call (prep + GEMV) for each flavour of `fids`, one sample per repetition of
+    >= target_s each, the flavours taken in turn within every repetition (A B A B): a change of
+    machine load hits the samples of one repetition alike, so their ratio keeps still."""
     act = formats.aligned_empty(fmt.act_bytes(cols))
     y = np.empty(rows, dtype=np.float32)
 
-    def run(calls):
+    def run(fid, calls):
         t0 = time.perf_counter_ns()
         _kernels.gemv_loop(fmt.id, fid, datas, rows, cols, scale, x, act, y, calls, threads)
         return (time.perf_counter_ns() - t0) * 1e-9
 
-    t1 = run(len(datas))
-    calls = max(len(datas), int(target_s / max(t1 / len(datas), 1e-7)))
-    calls = -(-calls // len(datas)) * len(datas)  # whole turns of the rotating set
-    for _ in range(warmup):
-        run(calls)
-    return [run(calls) / calls for _ in range(repetitions)]
+    counts = []
+    for fid in fids:
+        t1 = run(fid, len(datas))
+        calls = max(len(datas), int(target_s / max(t1 / len(datas), 1e-7)))
+        counts.append(-(-calls // len(datas)) * len(datas))  # whole turns of the rotating set
+        for _ in range(warmup):
+            run(fid, counts[-1])
+    out = [[] for _ in fids]
+    for _ in range(repetitions):
+        for i, fid in enumerate(fids):
+            out[i].append(run(fid, counts[i]) / counts[i])
+    return out
 
 
 def quantisation_error(fmt, cols: int, rows: int = 256, seed: int = 1) -> float:
@@ -92,8 +106,11 @@ def run_case(spec: dict) -> CaseResult:
     x = np.random.default_rng(1).standard_normal(cols).astype(np.float32)
     reps, warm = spec["repetitions"], spec["warmup"]
     extra_notes: list[str] = []
-    samples = time_calls(fmt, flavour_id(flavour), datas, rows, cols, packed.scale, x, threads,
-                         reps, warm)
+    # a SIMD flavour is timed with the scalar one, repetition by repetition: the speedup over scalar
+    # is a ratio of two times taken moments apart in one process, which machine load barely moves
+    fids = [flavour_id(flavour)] + ([flavour_id("scalar")] if flavour != "scalar" else [])
+    timed = time_interleaved(fmt, fids, datas, rows, cols, packed.scale, x, threads, reps, warm)
+    samples = timed[0]
     wbytes = packed.nbytes
     gbps = [wbytes / s / 1e9 for s in samples]
     metrics = {
@@ -101,11 +118,9 @@ def run_case(spec: dict) -> CaseResult:
         "weight_gbps": Metric.from_samples(gbps, "GB/s"),
     }
     if flavour != "scalar":
-        # measured in this process on the same data: a ratio that does not move with machine load
-        ref = time_calls(fmt, flavour_id("scalar"), datas, rows, cols, packed.scale, x, threads,
-                         max(3, reps // 2), 1, target_s=0.02)
         metrics["speedup_vs_scalar"] = Metric.from_samples(
-            [np.median(ref) / s for s in samples], "x", method="scalar median / sample, same process")
+            [r / s for r, s in zip(timed[1], samples)], "x",
+            method="scalar / this flavour, timed in turn within each repetition, same process")
     if p.get("instructions"):
         from . import instructions
         try:

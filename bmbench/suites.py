@@ -6,7 +6,8 @@
                                      # {kind, params, matrix} mappings, for a suite of several kinds)
     warmup: 1                        # untimed runs before the samples
     repetitions: 5                   # samples per case
-    min_repetitions: 3               # never fewer, even when the time budget runs out
+    min_repetitions: 5               # never fewer, even when the time budget runs out (default 5:
+                                     # the fewest with which compare's alpha 0.01 is reachable)
     time_budget_s: 60                # per case
     rounds: 2                        # every case once per round, samples pooled; repetitions and
                                      # time budget split across the rounds (default 1)
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from . import dispatch, paths, yamlfile
+from .compare import MIN_SAMPLES
 from .errors import BmbenchError
 from .kinds import KINDS
 
@@ -66,7 +68,7 @@ class Suite:
     description: str = ""
     warmup: int = 1
     repetitions: int = 5
-    min_repetitions: int = 3
+    min_repetitions: int = MIN_SAMPLES
     time_budget_s: float = 60.0
     rounds: int = 1
 
@@ -204,7 +206,7 @@ def load_suite(name_or_path: str | Path) -> Suite:
     reps = d.get("repetitions", 5)
     return Suite(name=d["name"], path=str(path), groups=groups, description=d.get("description", ""),
                  warmup=d.get("warmup", 1), repetitions=reps,
-                 min_repetitions=min(d.get("min_repetitions", 3), reps),
+                 min_repetitions=min(d.get("min_repetitions", MIN_SAMPLES), reps),
                  time_budget_s=float(d.get("time_budget_s", 60.0)), rounds=d.get("rounds", 1))
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from bmbench import suites
+from bmbench import compare, suites
 from bmbench.errors import BmbenchError
 
 
@@ -15,6 +15,18 @@ def test_shipped_suites_load_and_expand():
         s = suites.load_suite(name)
         cases = s.cases()
         assert cases and len({c.case_id for c in cases}) == len(cases)
+
+
+def test_shipped_suites_take_enough_samples_for_compare_to_reach_its_alpha():
+    """Two runs of any shipped suite can be told apart at compare's default alpha: every case keeps
+    at least MIN_SAMPLES samples whatever the time budget (pooled over its rounds)."""
+    assert compare.smallest_p(4, 4) > compare.DEFAULT_ALPHA > compare.smallest_p(5, 5)  # hand-checked
+    assert compare.MIN_SAMPLES == 5
+    for name in suites.list_suites():
+        s = suites.load_suite(name)
+        for c in s.cases():
+            floor = -(-c.min_repetitions // s.rounds) * s.rounds  # rounds split the minimum evenly
+            assert compare.smallest_p(floor, floor) < compare.DEFAULT_ALPHA, (name, c.case_id, floor)
 
 
 def test_matrix_expansion_and_overrides(tmp_path):
