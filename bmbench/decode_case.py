@@ -250,11 +250,22 @@ def run_case(spec: dict) -> CaseResult:
     resident = memstat.read()  # weights paged in: what the model holds while it decodes
     if resident is not None:
         s.memory["resident_after_warmup"] = {k: resident[k] for k in ("rss_bytes", "anon_bytes", "file_bytes")}
+    # the KV cache the timed tokens read: generated token i >= 1 attends to context + len(prompt) + i
+    # positions; bytes per token at their mean
+    kv_positions = context + len(prompt) + n_new / 2 if transformer else 0
+    breakdown = s.bytes_per_token(round(kv_positions))
+    bpt = sum(breakdown.values())
+    probe_gbps, probe_sample = [], None
+    if p.get("probe_relative"):  # a read probe of the token's bytes just before each repetition
+        from . import probe
+        probe_sample, probe_flavour = probe.read_sampler(max(8, int(bpt) // 8 * 8), threads, target_s=0.002)
     tok_s, prefill_ms, latencies, runs, fill_ms = [], [], [], [], []
     budget_end = time.perf_counter() + spec["time_budget_s"]
     meter = EnergyMeter()
     with meter:
         while len(tok_s) < spec["repetitions"]:
+            if probe_sample:
+                probe_gbps.append(probe_sample())
             fill_ms.append(start())
             run = eng.decode(prompt, n_new)
             gen_ns = run.token_ns
@@ -271,11 +282,11 @@ def run_case(spec: dict) -> CaseResult:
                                           method=f"{len(prompt)} prompt tokens, token by token"
                                           + (f", after a context of {context}" if context else "")),
     }
-    # the KV cache the timed tokens read: generated token i >= 1 attends to context + len(prompt) + i
-    # positions; bytes per token at their mean
-    kv_positions = context + len(prompt) + n_new / 2 if transformer else 0
-    breakdown = s.bytes_per_token(round(kv_positions))
-    bpt = sum(breakdown.values())
+    if probe_gbps:
+        metrics["pct_of_probe"] = Metric.from_samples(
+            [100 * t * bpt / (g * 1e9) for t, g in zip(tok_s, probe_gbps)], "%", method=(
+                f"tok/s x {bpt / 1024:.0f} KiB per token / read-sum GB/s over as many bytes ({threads} "
+                f"thread(s), {probe_flavour}), the probe taken just before each repetition in this process"))
     roof = dict(bytes_per_token=bpt, breakdown=breakdown, llc_bytes=hosts.llc_bytes())
     if s.config is not None and engine == "bmbench":  # the compute side, for the host projections
         rows, cols = s.config.gemv_shape
@@ -298,6 +309,8 @@ def run_case(spec: dict) -> CaseResult:
                  token_latencies_ms=(last.token_ns * 1e-6).tolist(), latencies_ms=latencies,
                  weights_load_s=s.load_s,
                  weights_source=s.origin, family=s.family, notes=s.notes)
+    if probe_gbps:
+        extra["probe_gbps"] = probe_gbps
     if context:
         extra.update(context_fill=eng.context_fill, context_fill_seed=seed, context_fill_ms=fill_ms)
     if p.get("check_reference"):

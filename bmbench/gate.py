@@ -9,10 +9,12 @@ hardware class, no case or metric in common).
 Baselines are kept per hardware class (arch, chosen kernel flavour, compiler family and major
 version): `--baseline DIR` holds one file per suite and class, `SUITE-CLASS.json`, and
 `--update-baseline` writes this machine's.  Instruction counts are the same on every CPU of a class
-and are compared across CPU models; ratios measured with a clock (speedup over scalar) only on the
-same CPU model."""
+and are compared across CPU models; ratios measured with a clock (speedup over scalar, pct_of_probe)
+only on the same CPU model."""
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from pathlib import Path
 
@@ -23,8 +25,8 @@ from .errors import BmbenchError
 from .results import RunResult
 from .suites import Suite, load_suite
 
-# in-process ratios and repeatable counts: they do not move with the load of a shared runner
-GATE_METRICS = ("speedup_vs_scalar", "instructions_per_weight", "instructions_per_token")
+# in-process ratios and repeatable counts: they move little with the load of a shared runner
+GATE_METRICS = ("speedup_vs_scalar", "pct_of_probe", "instructions_per_weight", "instructions_per_token")
 COUNTS = ("instructions_per_weight", "instructions_per_token")  # the same on every CPU of a class
 EXIT_PASSED, EXIT_FAILED, EXIT_NOTHING_COMPARABLE = 0, 1, 3
 
@@ -50,7 +52,8 @@ def _metrics_to_compare(base: RunResult, run: RunResult) -> tuple[list[str], str
     """Gated metrics comparable between the two runs, and a note on those left out."""
     if base.host.get("cpu_model") == run.host.get("cpu_model"):
         return list(GATE_METRICS), ""
-    return list(COUNTS), (f"speedup_vs_scalar compared only on the same CPU model (baseline: "
+    return list(COUNTS), (f"clock-derived ratios (speedup_vs_scalar, pct_of_probe) compared only on the "
+                          f"same CPU model (baseline: "
                           f"{base.host.get('cpu_model')!r}, here: {run.host.get('cpu_model')!r})")
 
 
@@ -86,8 +89,20 @@ def _broken(base: RunResult, run: RunResult, metrics: list[str]) -> list[str]:
 
 def run_gate(baseline_path_or_dir: str | Path, suite: Suite | None = None, result_path: str | Path | None = None,
              threshold: float = 0.05, alpha: float = compare.DEFAULT_ALPHA, reruns: int = 2,
+             clock_threshold: float = 0.15,
              update_baseline: bool = False, markdown: str | Path | None = None,
-             output: str | Path | None = None, console: Console | None = None) -> int:
+             json_out: str | Path | None = None, output: str | Path | None = None,
+             console: Console | None = None) -> int:
+    """Run (or load) the suite, compare it with the baseline of its hardware class, return the exit
+    code; `markdown` and `json_out` also write the decision to files."""
+    def decided(code: int, reason: str, rows=(), confirmed=(), broken=()) -> int:
+        if json_out:
+            results.atomic_write_text(json_out, json.dumps(dict(
+                exit_code=code, reason=reason, hardware_class=hardware_class(run), broken=list(broken),
+                comparisons=[dataclasses.asdict(r) | {"confirmed": (r.case_id, r.metric) in confirmed}
+                             for r in rows]), indent=1) + "\n")
+        return code
+
     console = console or Console()
     if result_path:
         run = results.load(result_path)
@@ -103,26 +118,31 @@ def run_gate(baseline_path_or_dir: str | Path, suite: Suite | None = None, resul
         for line in wrong:
             console.print(f"gate: broken: {line}", soft_wrap=True)
         console.print(f"gate: FAILED, {len(wrong)} case(s) decode other tokens than the float64 reference")
-        return EXIT_FAILED
+        return decided(EXIT_FAILED, "wrong output", broken=wrong)
     if update_baseline:
+        if run.build.get("test_slowdown"):
+            raise BmbenchError("refusing to record a baseline with an injected slowdown (BMBENCH_TEST_SLOWDOWN)")
         results.save(run, path)
         console.print(f"baseline updated: {path} ({len(run.cases)} cases, class {hardware_class(run)})")
         return EXIT_PASSED
     if not path.is_file():
         console.print(f"gate: nothing comparable: no baseline for suite {suite.name!r} and hardware class "
                       f"{hardware_class(run)} ({path}); record one with --update-baseline")
-        return EXIT_NOTHING_COMPARABLE
+        return decided(EXIT_NOTHING_COMPARABLE, "no baseline of this hardware class")
     base = results.load(path)
     if hardware_class(base) != hardware_class(run):
         console.print(f"gate: nothing comparable: baseline {path} is of class {hardware_class(base)}, this "
                       f"machine is {hardware_class(run)}")
-        return EXIT_NOTHING_COMPARABLE
+        return decided(EXIT_NOTHING_COMPARABLE, "baseline of another hardware class")
     metrics, left_out = _metrics_to_compare(base, run)
     broken = _broken(base, run, metrics)
-    rows = [r for r in compare.compare_runs(base, run, threshold, alpha, metrics=metrics) if r.metric != "*"]
+    def limit(metric: str) -> float:  # counts repeat exactly; clock-derived ratios swing on a shared VM
+        return threshold if metric in COUNTS else clock_threshold
+    rows = [r for m in metrics for r in compare.compare_runs(base, run, limit(m), alpha, metrics=[m])
+            if r.metric != "*"]
     if not rows and not broken:
         console.print("gate: nothing comparable: no case and gated metric in common with the baseline")
-        return EXIT_NOTHING_COMPARABLE
+        return decided(EXIT_NOTHING_COMPARABLE, "no case and gated metric in common")
     confirmed = set()
     by_id = {c.case_id: c for c in suite.cases()}
     old = {c.case_id: c for c in base.cases}
@@ -142,7 +162,7 @@ def run_gate(baseline_path_or_dir: str | Path, suite: Suite | None = None, resul
                 still = False
                 break
             if compare.compare_metric(r.case_id, r.metric, old[r.case_id].metrics[r.metric],
-                                      again.metrics[r.metric], threshold, alpha).verdict != "slower":
+                                      again.metrics[r.metric], limit(r.metric), alpha).verdict != "slower":
                 still = False
                 break
         if still:
@@ -155,12 +175,14 @@ def run_gate(baseline_path_or_dir: str | Path, suite: Suite | None = None, resul
     failed = bool(confirmed or broken)
     if markdown:
         head = (f"**bmbench gate: {'FAILED' if failed else 'passed'}** (class {hardware_class(run)}, threshold "
-                f"{threshold:.0%}, alpha {alpha}, {reruns} re-run(s) per suspect)\n\n"
+                f"{threshold:.0%} for counts, {clock_threshold:.0%} for clock ratios, alpha {alpha}, {reruns} "
+                f"re-run(s) per suspect)\n\n"
                 + "".join(f"- broken: {b}\n" for b in broken) + (f"- {left_out}\n" if left_out else "")
                 + ("\n" if broken or left_out else ""))
         results.atomic_write_text(markdown, head + compare.to_markdown(rows))
     if failed:
         console.print(f"gate: FAILED, {len(confirmed)} confirmed regression(s), {len(broken)} broken case(s)")
-        return EXIT_FAILED
-    console.print(f"gate: passed ({len(rows)} comparisons, threshold {threshold:.0%}, alpha {alpha})")
-    return EXIT_PASSED
+        return decided(EXIT_FAILED, "confirmed regression or broken case", rows, confirmed, broken)
+    console.print(f"gate: passed ({len(rows)} comparisons, threshold {threshold:.0%} for counts, "
+                  f"{clock_threshold:.0%} for clock ratios, alpha {alpha})")
+    return decided(EXIT_PASSED, "passed", rows, confirmed, broken)

@@ -47,8 +47,11 @@ def _count(script: str, function: str) -> int:
                             f"--toggle-collect={function}", sys.executable, "-c", script],
                            capture_output=True, text=True, env=env, timeout=600, cwd=d)
         if p.returncode != 0 or not os.path.exists(out):
-            tail = (p.stderr.strip().splitlines() or ["no output"])[-1]
-            raise Unavailable(f"callgrind failed: {tail}")
+            lines = p.stderr.strip().splitlines()  # the program's own last words before valgrind's summary
+            own = [ln for ln in lines if ln.strip() and not ln.startswith("==")]
+            raise Unavailable(f"callgrind failed (exit {p.returncode}): {(own or lines or ['no output'])[-1]}"
+                              + (" (valgrind may not run this flavour's instructions, e.g. AVX-512)"
+                                 if p.returncode < 0 or p.returncode == 132 else ""))
         text = open(out).read()
     m = re.search(r"^(?:summary|totals):\s*(\d+)", text, re.M)
     if not m or int(m.group(1)) == 0:

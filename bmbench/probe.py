@@ -138,17 +138,31 @@ def native_flavours() -> list[str]:
     return out or ["scalar"]
 
 
+def _fastest(arrays: _Arrays, ws: int, threads: int, flavours: list[str], target_s: float) -> str:
+    """The flavour of `flavours` that reads fastest (3 trial samples each): the read bound is the
+    memory system's, not a vector width's (on Zen 4, 256-bit loads read DRAM ~8% faster than
+    512-bit ones)."""
+    if len(flavours) == 1:
+        return flavours[0]
+    trial = {fl: max(measure_point(arrays, flavour_id(fl), ws, threads, 3, warmup=1, target_s=target_s))
+             for fl in flavours}
+    return max(trial, key=trial.get)
+
+
 def _read_samples(ws: int, threads: int, flavours: list[str], repetitions: int, target_s: float):
-    """Read-sum samples over one array with the fastest of `flavours` (3 trial samples each): the read
-    bound is the memory system's, not a vector width's (on Zen 4, 256-bit loads read DRAM ~8% faster
-    than 512-bit ones).  Returns (samples, flavour)."""
+    """Read-sum samples over one array with the fastest of `flavours`.  Returns (samples, flavour)."""
     arrays = _Arrays("read", ws, threads)
-    top = flavours[0]
-    if len(flavours) > 1:
-        trial = {fl: max(measure_point(arrays, flavour_id(fl), ws, threads, 3, warmup=1, target_s=target_s))
-                 for fl in flavours}
-        top = max(trial, key=trial.get)
+    top = _fastest(arrays, ws, threads, flavours, target_s)
     return measure_point(arrays, flavour_id(top), ws, threads, repetitions, warmup=0, target_s=target_s), top
+
+
+def read_sampler(ws: int, threads: int, target_s: float = 0.005):
+    """(sample, flavour): `sample()` gives one read-sum GB/s figure over ws bytes with the fastest
+    native flavour, for a metric whose samples are each set against a probe taken just before
+    them in the same process."""
+    arrays = _Arrays("read", ws, threads)
+    top = _fastest(arrays, ws, threads, native_flavours(), target_s)
+    return (lambda: measure_point(arrays, flavour_id(top), ws, threads, 1, warmup=0, target_s=target_s)[0]), top
 
 
 def dram_read(threads: int, flavour: str | None = None, repetitions: int = 10) -> Metric:

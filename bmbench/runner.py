@@ -28,6 +28,8 @@ def build_info() -> dict:
     try:
         from . import _build_info as b
         compiler = dict(compiler=b.COMPILER, cflags=b.CFLAGS, buildtype=b.BUILDTYPE, isa_args=b.ISA_ARGS)
+        if b.TEST_HOOKS:  # a result of a build that can inject slowdowns says so, and which one
+            compiler.update(test_hooks=True, test_slowdown=os.environ.get("BMBENCH_TEST_SLOWDOWN"))
     except ImportError:  # pragma: no cover - a build without the generated module
         compiler = dict(compiler="unknown")
     return dict(**compiler, flavours=dispatch.status(), chosen_flavour=dispatch.chosen_flavour(),

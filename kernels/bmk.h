@@ -112,6 +112,12 @@ typedef struct {
 } bmk_format;
 
 extern const bmk_format bmk_formats[];
+
+#ifdef BMK_TEST_HOOKS
+/* test builds only (kernels/test_hooks.c): known slowdowns for the gate's catch-rate evidence */
+void bmk_test_slowdown_kernel(int format, int flavour, const bmk_tensor *w, const void *act);
+void bmk_test_slowdown_decode(int format, int flavour, const bmk_tensor *w, const void *act);
+#endif
 extern const int bmk_n_formats;
 int bmk_format_from_name(const char *name);
 

@@ -172,6 +172,9 @@ static void linear(bmk_model *m, const bmk_linear *p, const float *x, float *y)
 {
     bmk_formats[p->format].prep(x, p->w.cols, m->d.act_quant, m->act);
     bmk_gemv(p->format, m->d.flavour, &p->w, m->act, y, m->d.threads);
+#ifdef BMK_TEST_HOOKS
+    bmk_test_slowdown_decode(p->format, m->d.flavour, &p->w, m->act);
+#endif
 }
 
 static void layer_step(bmk_model *m, int64_t l)

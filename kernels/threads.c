@@ -93,6 +93,9 @@ void bmk_gemv(int format, int flavour, const bmk_tensor *w, const void *act, flo
     const int64_t tile = f->row_tile, tiles = (w->rows + tile - 1) / tile;
     threads = resolve_threads(threads);
     if (threads > tiles) threads = (int)tiles;
+#ifdef BMK_TEST_HOOKS
+    bmk_test_slowdown_kernel(format, flavour, w, act);
+#endif
     if (threads <= 1) {
         fn(w, act, y, 0, w->rows);
         return;

@@ -11,7 +11,7 @@ def case():
     spec = dict(case_id="d/x", suite="d", kind="decode", warmup=1, repetitions=3, min_repetitions=3,
                 time_budget_s=5,
                 params=dict(model="tiny-bitmamba", format="f32", flavour="scalar", threads=1, tokens=12,
-                            state="f32", project_to=["raspberry-pi-5", "i3-12100f"]),
+                            state="f32", project_to=["raspberry-pi-5", "i3-12100f"], probe_relative=True),
                 probe={"dram_read": {"1": {"value": 10.0}}})
     return decode_case.run_case(spec)
 
@@ -33,6 +33,17 @@ def test_metrics_and_memory(case):
     assert case.memory["backing"].startswith("anonymous")
     assert len(case.extra["tokens"]) == 12 and len(case.extra["token_latencies_ms"]) == 11
     assert len(case.extra["latencies_ms"]) == 3 * 11
+
+
+def test_pct_of_probe_sets_each_repetition_against_its_own_probe(case):
+    """pct_of_probe sample i = tok/s_i x bytes per token / the read probe taken just before it."""
+    probe, tok_s = case.extra["probe_gbps"], case.metrics["tok_s"].samples
+    assert len(probe) == len(tok_s) == 3 and all(g > 0 for g in probe)
+    bpt = case.roofline["bytes_per_token"]
+    want = [100 * t * bpt / (g * 1e9) for t, g in zip(tok_s, probe)]
+    m = case.metrics["pct_of_probe"]
+    assert m.samples == pytest.approx(want, rel=1e-12) and m.unit == "%" and m.provenance == "measured"
+    assert "just before each repetition" in m.method
 
 
 def test_a_model_that_fits_in_cache_gets_no_dram_bound(case):

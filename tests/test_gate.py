@@ -2,6 +2,7 @@
 reproduce on re-run passes, a broken case fails, other hardware classes are not compared (exit 3),
 bad input exits 2."""
 import dataclasses
+import json
 import subprocess
 import sys
 import tempfile
@@ -57,16 +58,23 @@ def test_confirmed_regression_fails(measured, tmp_path):
     # a baseline 10x faster than this machine: the re-runs reproduce the "slowdown"
     d, suite, base = measured
     fast = _scaled(base, 10.0, tmp_path / "fast.json")
-    md = tmp_path / "gate.md"
-    assert run_gate(fast, suite=suite, result_path=d / "base.json", markdown=md) == 1
+    md, js = tmp_path / "gate.md", tmp_path / "gate.json"
+    assert run_gate(fast, suite=suite, result_path=d / "base.json", markdown=md, json_out=js) == 1
     assert "FAILED" in md.read_text() and "**slower**" in md.read_text()
+    decision = json.loads(js.read_text())
+    assert decision["exit_code"] == 1 and decision["hardware_class"] == gate.hardware_class(base)
+    assert [(c["metric"], c["verdict"], c["confirmed"]) for c in decision["comparisons"]] == [
+        ("speedup_vs_scalar", "slower", True)]
 
 
 def test_regression_not_reproduced_on_rerun_passes(measured, tmp_path):
     # the result under test looks 10x slower, but re-running the case does not reproduce it
     d, suite, base = measured
     slow = _scaled(base, 0.1, tmp_path / "slow.json")
-    assert run_gate(d / "base.json", suite=suite, result_path=slow) == 0
+    js = tmp_path / "gate.json"
+    assert run_gate(d / "base.json", suite=suite, result_path=slow, json_out=js) == 0
+    decision = json.loads(js.read_text())
+    assert decision["exit_code"] == 0 and not any(c["confirmed"] for c in decision["comparisons"])
 
 
 def test_other_hardware_is_not_compared(measured, tmp_path, capsys):

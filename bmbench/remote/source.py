@@ -19,7 +19,7 @@ from ..errors import BmbenchError
 
 PACKAGE = "bmbench"
 # Everything the build and the installed package need, and nothing else.
-CONTENTS = ("pyproject.toml", "meson.build", "README.md", "kernels", PACKAGE, "suites", "reports",
+CONTENTS = ("pyproject.toml", "meson.build", "meson.options", "README.md", "kernels", PACKAGE, "suites", "reports",
             "hosts.yaml", "published.yaml")
 # Build products and installed-only data inside the package directory.
 _SKIP_DIRS = {"__pycache__", "data"}
