@@ -9,8 +9,10 @@ hardware class, no case or metric in common).
 Baselines are kept per hardware class (arch, chosen kernel flavour, compiler family and major
 version): `--baseline DIR` holds one file per suite and class, `SUITE-CLASS.json`, and
 `--update-baseline` writes this machine's.  Instruction counts are the same on every CPU of a class
-and are compared across CPU models; ratios measured with a clock (speedup over scalar, pct_of_probe)
-only on the same CPU model."""
+and are compared across CPU models, at --threshold (5%); ratios measured with a clock (speedup over
+scalar, pct_of_probe) only on the same CPU model, at --clock-threshold (15%: on a shared VM they
+swing by 10-17% between runs).  What the gate catches and how often it cries wolf is measured by
+benchmarks/gate_evidence.py (README: "The regression gate's evidence")."""
 from __future__ import annotations
 
 import dataclasses
@@ -103,7 +105,7 @@ def run_gate(baseline_path_or_dir: str | Path, suite: Suite | None = None, resul
                              for r in rows]), indent=1) + "\n")
         return code
 
-    console = console or Console()
+    console = console or Console(markup=False)
     if result_path:
         run = results.load(result_path)
         if suite is None:
@@ -111,7 +113,7 @@ def run_gate(baseline_path_or_dir: str | Path, suite: Suite | None = None, resul
     else:
         if suite is None:
             raise BmbenchError("gate needs --suite or --result")
-        run = runner.run_suite(suite, output=output, console=Console(stderr=True))
+        run = runner.run_suite(suite, output=output, console=Console(stderr=True, markup=False))
     path = baseline_path(baseline_path_or_dir, suite.name, run)
     wrong = wrong_output(run)
     if wrong:  # a change that breaks the output fails whatever its speed, with or without a baseline

@@ -175,3 +175,21 @@ def test_instruction_counts_repeat_exactly():
     a = instructions.per_token("tiny-bitmamba", "ternary-mad", fl, [1, 2], 3)
     assert a > 0 and a == instructions.per_token("tiny-bitmamba", "ternary-mad", fl, [1, 2], 3)
     assert instructions.per_weight("ternary-mad", 64, 256, fl) > 0
+
+
+def test_slowdown_hooks_exist_only_in_test_builds(tmp_path):
+    """A release build carries no injection code (BMBENCH_TEST_SLOWDOWN means nothing to it); the
+    test-build file compiles (the gate's evidence script builds it with meson -Dtest_hooks=true)."""
+    import shutil
+    from pathlib import Path
+
+    from bmbench import _build_info, _kernels
+    assert _build_info.TEST_HOOKS is False
+    assert b"bmk_test_slowdown" not in Path(_kernels.__file__).read_bytes()
+    kernels = Path(__file__).resolve().parent.parent / "kernels"
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None or not (kernels / "test_hooks.c").exists():
+        pytest.skip("no C compiler or no source tree: the test-hooks file is not compiled here")
+    p = subprocess.run([cc, "-fsyntax-only", "-Wall", "-Werror", "-DBMK_TEST_HOOKS=1", f"-I{kernels}",
+                        str(kernels / "test_hooks.c")], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
