@@ -13,7 +13,8 @@ class Kind:
     name: str
     runner: str                          # "module:function" taking a case spec, returning a CaseResult
     params: dict[str, object]            # key -> validator spec (see suites._check_value)
-    headline: tuple[str, ...] = ()       # metric name prefixes shown in summary tables
+    headline: tuple[str, ...] = ()       # metric names (a trailing _: prefixes) shown by `show`
+    summary: tuple[str, ...] = ()        # the one-row-per-case summary's metrics (default: headline)
     defaults: dict[str, object] = field(default_factory=dict)
     # "module:function" mapping one expanded case's params to their final form (or raising
     # BmbenchError), before the case id is made; None: the params are final
@@ -62,6 +63,7 @@ KINDS: dict[str, Kind] = {
                 "cols": int, "shape": str, "regime": ("cache", "stream"), "instructions": bool},
         headline=("time_per_call", "weight_gbps", "pct_of_dram_read", "pct_of_cache_read", "speedup_vs_scalar",
                   "rel_rms_error", "instructions_per_weight"),
+        summary=("time_per_call", "weight_gbps", "pct_of_dram_read", "pct_of_cache_read", "speedup_vs_scalar"),
         defaults={"format": "f32", "flavour": "auto", "threads": 1, "regime": "cache"},
         pool="bmbench.pooling:pool", bound="bmbench.gemv_case:set_bound"),
     "decode": Kind(
@@ -73,6 +75,7 @@ KINDS: dict[str, Kind] = {
                 "check_reference": bool, "probe_relative": bool},
         headline=("tok_s", "latency_p50", "latency_p99", "prefill_ms", "bound_tok_s", "pct_of_bound",
                   "pct_of_probe"),
+        summary=("tok_s", "latency_p50", "latency_p99", "pct_of_bound", "pct_of_probe"),
         defaults={"flavour": "auto", "threads": 1, "tokens": 128, "state": "f32", "engine": "bmbench"},
         normalise="bmbench.decode_case:normalise_params", id_params=("engine",),
         pool="bmbench.decode_case:pool", bound="bmbench.decode_case:set_bound"),

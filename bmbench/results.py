@@ -94,6 +94,13 @@ class RunResult:
     def ok_cases(self) -> list[CaseResult]:
         return [c for c in self.cases if c.status == "ok"]
 
+    def to_frame(self, wide: bool = False):
+        """This result as a pandas DataFrame: tidy, one row per case x metric (value, interval,
+        unit, cv, n, provenance, method), or wide, one row per case with its headline metrics as
+        columns (bmbench.frame)."""
+        from . import frame
+        return frame.wide(self) if wide else frame.tidy(self)
+
 
 # --------------------------------------------------------------------------------- serialisation
 def to_dict(run: RunResult) -> dict:

@@ -43,14 +43,15 @@ def test_smoke_run_writes_a_valid_result(smoke_result):
     case = run.cases[0]
     assert case.memory["peak_rss_bytes"] >= case.memory["baseline_rss_bytes"] > 0
     m = case.metrics["L1_read"]
-    assert m.unit == "GB/s" and m.provenance == "measured" and len(m.samples) == 3
+    assert m.unit == "GB/s" and m.provenance == "measured" and len(m.samples) == 5
     assert run.host["cpu_model"] and run.build["chosen_flavour"] and run.versions["python"]
     assert "L1_read" in p.stdout and str(out) in p.stdout
 
 
 @pytest.mark.parametrize("fmt,check", [
     ("json", lambda s: json.loads(s)["schema"] == results.SCHEMA),
-    ("csv", lambda s: s.splitlines()[0].startswith("case_id,status")),
+    ("csv", lambda s: s.splitlines()[0].startswith("case_id,kind,model")),
+    ("jsonl", lambda s: json.loads(s.splitlines()[0])["metric"]),
     ("md", lambda s: s.startswith("| case_id")),
     ("table", lambda s: "L1_read" in s and "GB/s" in s),
 ])

@@ -160,7 +160,7 @@ def test_context_suite_cases():
     want = {(m, f, n) for m, f in (("bitmamba2-1b", "ternary-lut"), ("mamba2-2.7b", "q8_0"),
                                    ("llama-1b", "q4_0")) for n in (128, 512, 2048, 8192)}
     assert got == want and len(cases) == 12 and len({c.case_id for c in cases}) == 12
-    assert all(c.params["tokens"] == 32 and c.repetitions == 3 for c in cases)
+    assert all(c.params["tokens"] == 32 and c.repetitions == 5 for c in cases)
     from bmbench.suites import all_threads
     assert all(c.params["threads"] == all_threads() for c in cases)
 

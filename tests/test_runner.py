@@ -180,3 +180,11 @@ def test_result_files_get_the_umask_mode(tmp_path):
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_time_left_scales_the_budgets_left_by_how_finished_cases_used_theirs():
+    eta = runner._Eta(10 * 8.0)
+    assert eta.seconds() == 80 and eta.text() == "~1m20s left (case budgets)"
+    eta.done(8.0, 4.0)
+    eta.done(8.0, 4.0)  # cases end at half their budget: 8 left x 8 s x 0.5
+    assert eta.seconds() == pytest.approx(32.0) and eta.text() == "~0m32s left"

@@ -130,7 +130,7 @@ def run_remote(args, out: Console) -> int:
     cli._check_writable(output_for(stem, LOCAL))
     argv, uploads = remote_args(args, forward_hosts_file)
     jobs = [Job(p.key, p.ssh, argv, uploads, output_for(stem, p.key), extras) for p in profiles]
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, markup=False)
     outcomes = [_run_here(args, params, ov, output_for(stem, LOCAL), err)] if local else []
     if jobs:
         outcomes += run_on_hosts(jobs, parallel=args.parallel,
