@@ -34,7 +34,7 @@ cdef extern from "bmk.h" nogil:
         int exact
         size_t (*data_bytes)(int64_t rows, int64_t cols)
         size_t (*act_bytes)(int64_t cols)
-        bmk_prep_fn prep
+        bmk_prep_fn prep[4]
         bmk_gemv_fn gemv[4]
     const bmk_format bmk_formats[]
     const int bmk_n_formats
@@ -142,14 +142,17 @@ cdef int _check_act_quant(int act_quant) except -1:
     return 0
 
 
-def prep(int fmt, const float[::1] x, uint8_t[::1] act, int act_quant=0):
-    """Prepare activations (quantise / build lookup tables) into `act` with the family's quantiser."""
+def prep(int fmt, const float[::1] x, uint8_t[::1] act, int act_quant=0, int flavour=0):
+    """Prepare activations (quantise / build lookup tables) into `act` with the family's quantiser,
+    by `flavour`'s prep (every flavour's gives the same bytes)."""
     cdef int64_t cols = x.shape[0]
     _check_act_quant(act_quant)
     if <size_t>act.shape[0] < bmk_formats[fmt].act_bytes(cols):
         raise ValueError("activation buffer too small")
+    if flavour < 0 or flavour >= 4 or bmk_formats[fmt].prep[flavour] == NULL:
+        raise ValueError(f"no prep of flavour {flavour} for this format")
     with nogil:
-        bmk_formats[fmt].prep(&x[0], cols, act_quant, &act[0])
+        bmk_formats[fmt].prep[flavour](&x[0], cols, act_quant, &act[0])
 
 
 def gemv(int fmt, int flavour, const uint8_t[::1] data, int64_t rows, int64_t cols, float scale,

@@ -89,9 +89,11 @@ def cmd_info(args, out: Console) -> int:
             state += " (SIMDe emulation, for tests)"
         t.add_row(f"flavour {st['flavour']}", state)
     chosen = dispatch.chosen_flavour()
+    choices = dispatch.format_choices(calibrate_now=False)
+    t.add_row("flavour per format", choices["source"])
     for f in formats.FORMATS.values():
         avail = [x for x in f.flavours if dispatch.runnable(x)]
-        pick = chosen if chosen in f.flavours else "scalar"
+        pick = choices["formats"].get(f.name, {}).get("flavour") or (chosen if chosen in f.flavours else "scalar")
         t.add_row(f"kernel gemv {f.name}", f"available: {', '.join(avail)}; chosen: {pick}")
     for fam in ("probe", "ssm (Mamba-2 recurrence)", "attn (KV-cache attention, SwiGLU)"):
         t.add_row(f"kernel {fam}", f"available: {', '.join(dispatch.runnable_flavours())}; chosen: {chosen}")
@@ -144,7 +146,7 @@ def _run_and_report(suite, overrides, args, out: Console, params: dict | None = 
     output = Path(args.output) if getattr(args, "output", None) else resume_path or _default_output(suite.name)
     _check_writable(output)
     run = runner.run_suite(suite, overrides=overrides, output=output, params=params,
-                           console=Console(stderr=True), command=sys.argv,
+                           console=Console(stderr=True, markup=False), command=sys.argv,
                            rounds=getattr(args, "rounds", None), resume=resume)
     printers.as_table(run, out)
     warning = noise.summary(run.host.get("noise"))
@@ -311,13 +313,34 @@ def cmd_probe(args, out: Console) -> int:
     return _run_and_report(suite, ov, args, out)
 
 
+def cmd_calibrate(args, out: Console) -> int:
+    from . import calibrate, dispatch
+    err = Console(stderr=True, markup=False)
+    doc = calibrate.calibrate(progress=lambda msg: err.print(msg, highlight=False))
+    dispatch.forget_choices()
+    t = Table(title=f"kernel flavour per format - {doc['cpu_model']}", caption=doc["method"])
+    for c in ("format", "us per call by flavour (measured now)", "chosen", "vs default"):
+        t.add_column(c)
+    for name, d in doc["formats"].items():
+        secs = d["seconds"]
+        timings = ", ".join(f"{f} {s * 1e6:.0f}" for f, s in secs.items()) or "one native flavour"
+        gain = (f"{secs[doc['default']] / secs[d['flavour']] - 1:+.1%}" if doc["default"] in secs else "")
+        t.add_row(name, timings, d["flavour"], gain)
+    out.print(t)
+    out.print(f"saved: {doc['file']}" if doc.get("file") else "not saved (cache off): this choice was for this "
+              "process only", soft_wrap=True)
+    return 0
+
+
 def cmd_show(args, out: Console) -> int:
     from . import printers, results
-    run = results.load(args.result)
+    runs = {p: results.load(p) for p in args.results}
     if args.as_ == "table":
-        printers.as_table(run, out, headline_only=not args.all)
+        for path, run in runs.items():
+            printers.as_table(run, out, all_metrics=args.all, title=path if len(runs) > 1 else None)
     else:
-        text = {"csv": printers.as_csv, "md": printers.as_markdown, "json": printers.as_json}[args.as_](run)
+        text = {"csv": printers.as_csv, "md": printers.as_markdown, "json": printers.as_json,
+                "jsonl": printers.as_jsonl}[args.as_](runs)
         sys.stdout.write(text)
     return 0
 
@@ -502,10 +525,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--max-bytes", type=int, help="largest working set in bytes")
     sp.set_defaults(func=cmd_probe)
 
-    sp = sub.add_parser("show", help="print a result document")
-    sp.add_argument("result")
-    sp.add_argument("--as", dest="as_", choices=("table", "csv", "md", "json"), default="table")
-    sp.add_argument("--all", action="store_true", help="table: every metric, not only the headline ones")
+    sp = sub.add_parser("calibrate", help="measure each GEMV format's flavours here and keep the fastest "
+                                          "per format (cached by CPU; runs by itself the first time)")
+    sp.set_defaults(func=cmd_calibrate)
+
+    sp = sub.add_parser("show", help="print result documents")
+    sp.add_argument("results", nargs="+", metavar="RESULT.json")
+    sp.add_argument("--as", dest="as_", choices=("table", "csv", "md", "json", "jsonl"), default="table",
+                    help="table: one row per case (--all: per case x metric); csv / md / jsonl: one row per "
+                         "case x metric, a `source` column with several files; json: the document(s)")
+    sp.add_argument("--all", action="store_true", help="table: every metric of every case, one row each")
     sp.set_defaults(func=cmd_show)
 
     sp = sub.add_parser("report", help="HTML page + one PNG per figure from result documents")
@@ -577,12 +606,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, markup=False)
     try:
         args = build_parser().parse_args(argv)
-        out = Console(highlight=False)
+        out = Console(highlight=False, markup=False)
         if not out.is_terminal:  # piped or in CI: wide enough that tables are never truncated
-            out = Console(highlight=False, width=200)
+            out = Console(highlight=False, markup=False, width=200)
         return args.func(args, out)
     except BmbenchError as e:
         err.print(f"bmbench: error: {e}", markup=False, soft_wrap=True)

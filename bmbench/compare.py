@@ -108,9 +108,11 @@ def compare_runs(base: RunResult, new: RunResult, threshold: float = 0.05, alpha
         b = old.get(c.case_id)
         if b is None:
             continue
-        if c.status != "ok" or b.status != "ok":
+        if c.status != "ok" or b.status != "ok" or c.flavour != b.flavour:
+            why = (f"status {b.status} -> {c.status}" if c.status != "ok" or b.status != "ok"
+                   else f"kernel flavour {b.flavour} -> {c.flavour}")
             out.append(Comparison(c.case_id, "*", "", None, None, None, None, None, None, None,
-                                  "not comparable", f"status {b.status} -> {c.status}"))
+                                  "not comparable", why))
             continue
         for name, m in c.metrics.items():
             if metrics and name not in metrics:

@@ -1,4 +1,6 @@
-"""Kernel flavour dispatch, resolved once at import (as NumPy does), introspectable by `bmbench info`.
+"""Kernel flavour dispatch, introspectable by `bmbench info`: the default flavour (the widest native
+one) resolved once per process, and per GEMV format the flavour this host's calibration chose
+(bmbench.calibrate: measured once per CPU and build, cached).
 
 BMBENCH_KERNELS=scalar|avx2|avx512|neon forces one flavour for every kernel.
 """
@@ -26,6 +28,13 @@ def runnable(name: str) -> bool:
 
 def runnable_flavours() -> list[str]:
     return [f for f in FLAVOURS if runnable(f)]
+
+
+def native_flavours() -> list[str]:
+    """The SIMD flavours this CPU runs natively (never SIMDe-emulated code), scalar if none."""
+    out = [f for i, f in enumerate(FLAVOURS)
+           if f != "scalar" and _kernels.flavour_runnable(i) and not _kernels.flavour_emulated(i)]
+    return out or ["scalar"]
 
 
 def status() -> list[dict]:
@@ -58,3 +67,47 @@ def chosen_flavour() -> str:
     if _chosen is None:
         _chosen = resolve(os.environ.get(ENV_VAR, "").strip() or None)
     return _chosen
+
+
+_choices: dict | None = None
+
+
+def format_choices(calibrate_now: bool = True) -> dict:
+    """Per GEMV format the flavour to use and where the choice comes from (`source`): forced by
+    BMBENCH_KERNELS, this host's cached calibration, a calibration run now (the first time a choice
+    is needed and the cache is on), or the default flavour for every format."""
+    global _choices
+    if _choices is None and not calibrate_now and not os.environ.get(ENV_VAR, "").strip():
+        from . import calibrate
+        doc = calibrate.cached()
+        return doc | {"source": f"calibration of {doc.get('created')} cached in {doc['file']}"} if doc else dict(
+            formats={}, source="not calibrated yet: the first run that needs a choice calibrates (or bmbench calibrate)")
+    if _choices is None:
+        if os.environ.get(ENV_VAR, "").strip():
+            _choices = dict(formats={}, source=f"{ENV_VAR}={chosen_flavour()} (forced, every format)")
+        else:
+            from . import calibrate
+            doc = calibrate.cached()
+            if doc is not None:
+                doc["source"] = f"calibration of {doc.get('created')} cached in {doc['file']}"
+            elif calibrate.auto_allowed() and calibrate.cache_file() is not None:
+                doc = calibrate.calibrate()
+                doc["source"] = "calibrated now" + (f", cached in {doc['file']}" if doc.get("file") else "")
+            else:
+                why = "BMBENCH_CALIBRATE=off" if not calibrate.auto_allowed() else "cache off"
+                doc = dict(formats={}, source=f"default flavour for every format ({why}: not calibrated)")
+            _choices = doc
+    return _choices
+
+
+def flavour_for(fmt: str | None) -> str:
+    """The flavour for one GEMV format's kernels (and the rest of a model in that format)."""
+    if fmt is None:
+        return chosen_flavour()
+    return format_choices()["formats"].get(fmt, {}).get("flavour") or chosen_flavour()
+
+
+def forget_choices() -> None:
+    """Drop the per-format choices of this process (after `bmbench calibrate` wrote new ones)."""
+    global _choices
+    _choices = None

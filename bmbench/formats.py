@@ -436,12 +436,13 @@ def aligned_empty(nbytes: int, align: int = 64) -> np.ndarray:
     return raw[off:off + nbytes]
 
 
-def prepare(fmt: Format, x: np.ndarray, quant: str = "absmax") -> np.ndarray:
-    """Activations prepared for `fmt` (quantised with `quant` or turned into lookup tables), as raw
-    bytes."""
+def prepare(fmt: Format, x: np.ndarray, quant: str = "absmax", flavour: str = "scalar") -> np.ndarray:
+    """Activations prepared for `fmt` (quantised with `quant` or turned into lookup tables) by
+    `flavour`'s prep (the same bytes from every flavour), as raw bytes."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     act = aligned_empty(fmt.act_bytes(x.shape[0]))
-    _kernels.prep(fmt.id, x, act, act_quant_id(quant))
+    act[:] = 0  # bytes no prep writes (past the header) compare equal
+    _kernels.prep(fmt.id, x, act, act_quant_id(quant), flavour_id(flavour))
     return act
 
 
@@ -451,9 +452,10 @@ def gemv(w: Packed, x: np.ndarray, flavour: str | None = None, threads: int = 1,
     fmt = get(w.format)
     if x.shape != (w.cols,):
         raise BmbenchError(f"activation length {x.shape} does not match {w.cols} columns")
+    flavour = flavour or chosen_flavour()
     if act is None:
-        act = prepare(fmt, x, quant)
+        act = prepare(fmt, x, quant, flavour)
     y = np.empty(w.rows, dtype=np.float32) if out is None else out
-    _kernels.gemv(fmt.id, flavour_id(flavour or chosen_flavour()), w.data, w.rows, w.cols,
+    _kernels.gemv(fmt.id, flavour_id(flavour), w.data, w.rows, w.cols,
                   w.scale, act, y, threads)
     return y

@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from . import _kernels, hosts
-from .dispatch import flavour_id
+from .dispatch import flavour_id, native_flavours
 from .results import Metric
 
 KERNELS = {"read": (0, 1), "copy": (1, 2), "triad": (2, 3)}  # name -> (C kind, arrays)
@@ -128,14 +128,6 @@ def pool_slice(entry: dict | None, m: Metric) -> dict:
     samples = (list(entry["samples"]) if entry else []) + list(m.samples)
     pooled = best_of(samples, m.unit, m.method.split(_BEST)[0])
     return dict(dataclasses.asdict(pooled), slice_best=(entry or {}).get("slice_best", []) + [m.value])
-
-
-def native_flavours() -> list[str]:
-    """The SIMD flavours this CPU runs natively (never SIMDe-emulated code), scalar if none."""
-    from . import dispatch
-    out = [s["flavour"] for s in dispatch.status()
-           if s["runnable"] and not s["emulated"] and s["flavour"] != "scalar"]
-    return out or ["scalar"]
 
 
 def _fastest(arrays: _Arrays, ws: int, threads: int, flavours: list[str], target_s: float) -> str:

@@ -32,7 +32,10 @@ def build_info() -> dict:
             compiler.update(test_hooks=True, test_slowdown=os.environ.get("BMBENCH_TEST_SLOWDOWN"))
     except ImportError:  # pragma: no cover - a build without the generated module
         compiler = dict(compiler="unknown")
+    choices = dispatch.format_choices(calibrate_now=False)
     return dict(**compiler, flavours=dispatch.status(), chosen_flavour=dispatch.chosen_flavour(),
+                flavour_per_format={k: v["flavour"] for k, v in choices["formats"].items()},
+                flavour_choice=choices["source"],
                 openmp_threads=_kernels.default_threads(),
                 kernels_env=os.environ.get(dispatch.ENV_VAR))
 
@@ -127,6 +130,27 @@ def _per_round(case, rounds: int) -> dict:
     return spec
 
 
+class _Eta:
+    """Time left in a run: the case budgets still to run, scaled by how the finished cases' times
+    compared with their budgets (cases mostly end early: a case stops at its budget or its
+    repetitions, whichever comes first)."""
+
+    def __init__(self, budget_left: float):
+        self.left, self.spent, self.budgeted = budget_left, 0.0, 0.0
+
+    def done(self, budget: float, seconds: float | None) -> None:
+        self.left = max(0.0, self.left - budget)
+        self.budgeted += budget
+        self.spent += seconds or 0.0
+
+    def seconds(self) -> float:
+        return self.left * (self.spent / self.budgeted if self.budgeted else 1.0)
+
+    def text(self) -> str:
+        s = round(self.seconds())
+        return f"~{s // 60}m{s % 60:02d}s left" + ("" if self.budgeted else " (case budgets)")
+
+
 def _rounds_done(res: CaseResult | None) -> int:
     return len(res.extra.get("rounds_done", [])) if res is not None else 0
 
@@ -144,7 +168,7 @@ def run_suite(suite: Suite, overrides: dict | None = None, output: str | os.Path
     every case alike.  On SIGINT / SIGTERM the completed cases are saved in a document marked
     incomplete (`complete: false`, `missing`) and Interrupted is raised; `resume` (such a document)
     runs only what it owes and completes it."""
-    console = console or Console(stderr=True)
+    console = console or Console(stderr=True, markup=False)
     if resume is not None:
         run = resume
         overrides, params = run.plan.get("overrides") or {}, run.plan.get("params") or {}
@@ -154,6 +178,8 @@ def run_suite(suite: Suite, overrides: dict | None = None, output: str | os.Path
         run = new_run(suite.name, command)
         run.plan = dict(suite=suite.path, overrides=overrides or {}, params=params or {}, rounds=rounds)
     cases = suite.cases(overrides, params)
+    if resume is None:  # expanding `auto` may have calibrated the flavours: record the choice made
+        run.build = build_info()
     if rounds > 1:
         for k in sorted(k for k in {c.kind for c in cases} if KINDS[k].pool is None):
             raise BmbenchError(f"kind {k!r} does not pool rounds: run suite {suite.name!r} with --rounds 1")
@@ -161,10 +187,14 @@ def run_suite(suite: Suite, overrides: dict | None = None, output: str | os.Path
     needs = bandwidth_needs(cases)
     old = ({s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
            if threading.current_thread() is threading.main_thread() else {})
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("{task.fields[left]}"))
+    eta = _Eta(sum(c.time_budget_s / rounds for r in range(rounds) for c in cases
+                   if _rounds_done(done.get(c.case_id)) <= r))
+    live = console.is_terminal and not os.environ.get("CI")  # plain lines in CI logs and pipes
     try:
-        with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
-            task = bar.add_task(suite.name, total=len(cases) * rounds)
+        with Progress(*columns, console=console, transient=True, disable=not live) as bar:
+            task = bar.add_task(suite.name, total=len(cases) * rounds, left=eta.text())
             for r in range(rounds):
                 todo = [c for c in cases if _rounds_done(done.get(c.case_id)) <= r]
                 bar.advance(task, len(cases) - len(todo))
@@ -179,11 +209,13 @@ def run_suite(suite: Suite, overrides: dict | None = None, output: str | os.Path
                     spec["probe"] = run.probe
                     res = run_case_in_worker(spec, timeout_s=spec["time_budget_s"] * 3 + 120)
                     done[case.case_id] = _pool(done.get(case.case_id), res, r)
-                    status = "ok" if res.status == "ok" else f"[red]{res.status}: {res.error}[/]"
+                    status = "ok" if res.status == "ok" else f"{res.status}: {res.error}"
                     dur = f"{res.duration_s:.1f} s" if res.duration_s else ""
                     at = f"round {r + 1}/{rounds} " if rounds > 1 else ""
-                    console.print(f"[{i}/{len(todo)}] {at}{case.case_id} {status} {dur}", highlight=False)
-                    bar.advance(task)
+                    console.print(f"[{i}/{len(todo)}] {at}{case.case_id} {status} {dur}", highlight=False,
+                                  markup=False, style=None if res.status == "ok" else "red")
+                    eta.done(spec["time_budget_s"], res.duration_s)
+                    bar.update(task, advance=1, left=eta.text())
     except Interrupted as e:
         _collect(run, cases, done)
         run.complete = False

@@ -122,8 +122,8 @@ def _expand(p: dict) -> list[dict]:
     if p.get("threads") == "all":
         p["threads"] = all_threads()
     flavour = p.get("flavour")
-    if flavour == "auto":
-        p["flavour"] = dispatch.chosen_flavour()
+    if flavour == "auto":  # per format: the flavour this host's calibration chose for it
+        p["flavour"] = dispatch.flavour_for(p.get("format"))
     elif flavour == "all":
         flavours = dispatch.runnable_flavours()
         from . import formats

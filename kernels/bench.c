@@ -10,7 +10,7 @@ void bmk_gemv_loop(int format, int flavour, const bmk_tensor *tensors, int n_ten
     const bmk_format *f = &bmk_formats[format];
     for (long i = 0; i < calls; i++) {
         const bmk_tensor *t = &tensors[i % n_tensors];
-        f->prep(x, t->cols, act_quant, act);
+        f->prep[flavour](x, t->cols, act_quant, act);
         bmk_gemv(format, flavour, t, act, y, threads);
     }
 }

@@ -107,7 +107,7 @@ typedef struct {
     int exact;     /* 1: integer dot products, every flavour bitwise equal to the generic one */
     size_t (*data_bytes)(int64_t rows, int64_t cols);
     size_t (*act_bytes)(int64_t cols);
-    bmk_prep_fn prep;
+    bmk_prep_fn prep[BMK_N_FLAVOURS]; /* per flavour: the same integers from every one */
     bmk_gemv_fn gemv[BMK_N_FLAVOURS];
 } bmk_format;
 
@@ -123,6 +123,9 @@ int bmk_format_from_name(const char *name);
 
 /* Threaded driver: prepares nothing, splits [0, rows) across threads at row_tile granularity. */
 void bmk_gemv(int format, int flavour, const bmk_tensor *w, const void *act, float *y, int threads);
+/* Thread id of nt's share of the same GEMV (whole row tiles, contiguous): for a caller that keeps
+ * one parallel region across several kernels (the decode engine's team per token). */
+void bmk_gemv_slice(int format, int flavour, const bmk_tensor *w, const void *act, float *y, int id, int nt);
 
 /* Benchmark loop (bench.c): `calls` x (prep + GEMV) over a rotating set of tensors. */
 void bmk_gemv_loop(int format, int flavour, const bmk_tensor *tensors, int n_tensors, const float *x,
@@ -184,6 +187,8 @@ extern const bmk_ssm_table bmk_ssm;
 /* Threaded driver of the state update: heads split contiguously across threads (bitwise equal to
  * one thread). */
 void bmk_ssm_step(int flavour, int state_type, const bmk_ssm_args *a, int threads);
+/* thread id of nt's heads of the same update (contiguous) */
+void bmk_ssm_slice(int flavour, int state_type, const bmk_ssm_args *a, int id, int nt);
 
 /* ---- Attention kernels of the transformer baseline (generic/attn.c and per-ISA attn files) ----
  * One decode token's attention over a KV cache, fp32 queries and scores.  A KV head's cache is

@@ -7,11 +7,15 @@
 #include <string.h>
 #include <time.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "ssm_common.h" /* softplus, IEEE half conversion (fill_state) */
 #include "synth.h"
 
-/* The state update is split across threads only from this many state values per layer up (the
- * Mamba-2 2.7B's 655360); below it (BitMamba-2: d_inner values) a fork/join costs more than it saves. */
+/* The state update is shared across the team only from this many state values per layer up (the
+ * Mamba-2 2.7B's 655360); below it (BitMamba-2) two barriers cost more than the split saves. */
 #define BMK_SSM_PAR_MIN (1 << 16)
 
 struct bmk_model {
@@ -19,7 +23,7 @@ struct bmk_model {
     bmk_layer_desc *layers; /* own copy */
     int64_t conv_dim, xz_rows, gn, ssm_layer_values;
     size_t ssm_layer_bytes;
-    int ssm_threads;
+    int ssm_shared; /* 1: the team shares the state update (BMK_SSM_PAR_MIN) */
     float *conv_w;     /* per layer [d_conv, conv_dim], the kernel's tap-major layout */
     float *conv_state; /* per layer [d_conv - 1, conv_dim] */
     void *ssm_state;   /* per layer [n_heads, head_dim, d_state], fp32 or fp16 */
@@ -96,7 +100,7 @@ bmk_model *bmk_model_create(const bmk_model_desc *desc, const char **err)
     m->xz_rows = 2 * d->d_inner + 2 * m->gn + d->n_heads;
     m->ssm_layer_values = d->d_inner * d->d_state;
     m->ssm_layer_bytes = (size_t)m->ssm_layer_values * (d->state_type == BMK_STATE_F16 ? 2 : 4);
-    m->ssm_threads = m->ssm_layer_values >= BMK_SSM_PAR_MIN ? d->threads : 1;
+    m->ssm_shared = m->ssm_layer_values >= BMK_SSM_PAR_MIN;
 
     size_t act = 0; /* the largest activation buffer any projection's format needs */
     for (int64_t l = 0; l < L; l++) {
@@ -167,29 +171,44 @@ size_t bmk_model_state_bytes(const bmk_model *m)
 
 const float *bmk_model_logits(const bmk_model *m) { return m->logits; }
 
-/* y = W x: the format prepares the activations (quantise / tables), then the threaded GEMV. */
-static void linear(bmk_model *m, const bmk_linear *p, const float *x, float *y)
+/* A token runs in one parallel region when threads > 1: a team of `nt` threads kept across all of
+ * the token's kernels, thread 0 doing the serial parts (norms, conv, prep, residual) and every
+ * thread its share of each GEMV (and of the state update on models big enough), with a barrier
+ * between phases.  A fork/join per GEMV (2 per layer + the lm_head: 49 per BitMamba-2 255M token)
+ * costs more than a barrier.  One thread runs the same code with no region. */
+#define TEAM_BARRIER()                                                                              \
+    do {                                                                                            \
+        if (nt > 1) {                                                                               \
+            _Pragma("omp barrier")                                                                  \
+        }                                                                                           \
+    } while (0)
+
+/* y = W x, all threads: the format prepares the activations (thread 0), then each thread its rows */
+static void linear(bmk_model *m, const bmk_linear *p, const float *x, float *y, int id, int nt)
 {
-    bmk_formats[p->format].prep(x, p->w.cols, m->d.act_quant, m->act);
-    bmk_gemv(p->format, m->d.flavour, &p->w, m->act, y, m->d.threads);
+    if (id == 0) bmk_formats[p->format].prep[m->d.flavour](x, p->w.cols, m->d.act_quant, m->act);
+    TEAM_BARRIER();
+    bmk_gemv_slice(p->format, m->d.flavour, &p->w, m->act, y, id, nt);
+    TEAM_BARRIER();
 #ifdef BMK_TEST_HOOKS
-    bmk_test_slowdown_decode(p->format, m->d.flavour, &p->w, m->act);
+    if (id == 0) bmk_test_slowdown_decode(p->format, m->d.flavour, &p->w, m->act);
 #endif
 }
 
-static void layer_step(bmk_model *m, int64_t l)
+static void layer_step(bmk_model *m, int64_t l, int id, int nt)
 {
     const bmk_model_desc *d = &m->d;
     const bmk_layer_desc *L = &m->layers[l];
     const int fl = d->flavour;
     const int64_t di = d->d_inner;
 
-    bmk_ssm.rmsnorm[fl](m->h, L->in_proj_norm, m->u, d->d_model, d->eps);
-    linear(m, &L->in_proj, m->u, m->xz);
+    if (id == 0) bmk_ssm.rmsnorm[fl](m->h, L->in_proj_norm, m->u, d->d_model, d->eps);
+    linear(m, &L->in_proj, m->u, m->xz, id, nt);
 
     float *z = m->xz, *x = m->xz + di, *B = x + di, *C = B + m->gn, *dt = C + m->gn;
-    bmk_ssm.conv[fl](m->conv_state + l * (d->d_conv - 1) * m->conv_dim,
-                     m->conv_w + l * d->d_conv * m->conv_dim, L->conv_b, x, x, m->conv_dim, d->d_conv);
+    if (id == 0)
+        bmk_ssm.conv[fl](m->conv_state + l * (d->d_conv - 1) * m->conv_dim,
+                         m->conv_w + l * d->d_conv * m->conv_dim, L->conv_b, x, x, m->conv_dim, d->d_conv);
 
     const bmk_ssm_args a = {
         .n_heads = d->n_heads, .head_dim = d->head_dim, .d_state = d->d_state, .n_groups = d->n_groups,
@@ -198,11 +217,30 @@ static void layer_step(bmk_model *m, int64_t l)
         .x = x, .B = B, .C = C, .dt_raw = dt, .dt_bias = L->dt_bias, .A_log = L->A_log, .D = L->D,
         .y = m->y,
     };
-    bmk_ssm_step(fl, d->state_type, &a, m->ssm_threads);
+    if (m->ssm_shared && nt > 1) { /* a state big enough to share (Mamba-2 2.7B) */
+        TEAM_BARRIER();
+        bmk_ssm_slice(fl, d->state_type, &a, id, nt);
+        TEAM_BARRIER();
+    } else if (id == 0) {
+        bmk_ssm_slice(fl, d->state_type, &a, 0, 1);
+    }
 
-    bmk_ssm.gated_rmsnorm[fl](m->y, z, L->out_proj_norm, m->y, di, d->eps);
-    linear(m, &L->out_proj, m->y, m->tmp);
-    for (int64_t i = 0; i < d->d_model; i++) m->h[i] += m->tmp[i];
+    if (id == 0) bmk_ssm.gated_rmsnorm[fl](m->y, z, L->out_proj_norm, m->y, di, d->eps);
+    linear(m, &L->out_proj, m->y, m->tmp, id, nt);
+    if (id == 0)
+        for (int64_t i = 0; i < d->d_model; i++) m->h[i] += m->tmp[i];
+}
+
+static void token_body(bmk_model *m, int want_logits, int id, int nt)
+{
+    const bmk_model_desc *d = &m->d;
+    for (int64_t l = 0; l < d->n_layers; l++) layer_step(m, l, id, nt);
+    if (!want_logits) return;
+    if (id == 0) {
+        bmk_ssm.rmsnorm[d->flavour](m->h, d->norm_f, m->u, d->d_model, d->eps);
+        if (d->lm_head_norm) bmk_ssm.rmsnorm[d->flavour](m->u, d->lm_head_norm, m->u, d->d_model, d->eps);
+    }
+    linear(m, &d->lm_head, m->u, m->logits, id, nt);
 }
 
 int32_t bmk_model_step(bmk_model *m, int32_t token, int want_logits)
@@ -210,12 +248,20 @@ int32_t bmk_model_step(bmk_model *m, int32_t token, int want_logits)
     const bmk_model_desc *d = &m->d;
     if (token < 0 || token >= d->vocab) return -2;
     memcpy(m->h, d->embedding + (int64_t)token * d->d_model, (size_t)d->d_model * 4);
-    for (int64_t l = 0; l < d->n_layers; l++) layer_step(m, l);
-    if (!want_logits) return -1;
-    bmk_ssm.rmsnorm[d->flavour](m->h, d->norm_f, m->u, d->d_model, d->eps);
-    if (d->lm_head_norm) bmk_ssm.rmsnorm[d->flavour](m->u, d->lm_head_norm, m->u, d->d_model, d->eps);
-    linear(m, &d->lm_head, m->u, m->logits);
-    return bmk_argmax(m->logits, d->vocab);
+    const int threads = d->threads > 0 ? d->threads : bmk_default_threads();
+    if (threads <= 1) {
+        token_body(m, want_logits, 0, 1);
+    } else {
+#pragma omp parallel num_threads(threads)
+        {
+#ifdef _OPENMP
+            token_body(m, want_logits, omp_get_thread_num(), omp_get_num_threads());
+#else
+            token_body(m, want_logits, 0, 1);
+#endif
+        }
+    }
+    return want_logits ? bmk_argmax(m->logits, d->vocab) : -1;
 }
 
 int64_t bmk_decode_greedy(void *model, bmk_step_fn step, int64_t vocab, const int32_t *prompt, int64_t n_prompt,

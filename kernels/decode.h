@@ -5,12 +5,13 @@
  * state (SSM state fp32 or fp16, conv state) and every scratch buffer, allocated once at creation.
  *
  * One layer per token, h the fp32 residual stream [d_model]:
- *   u = rmsnorm(h, in_proj_norm); xz = in_proj(u)         (the format's prep(), then bmk_gemv)
+ *   u = rmsnorm(h, in_proj_norm); xz = in_proj(u)         (the format's prep, then bmk_gemv_slice)
  *   xz = z[d_inner] | x[d_inner] | B[G*N] | C[G*N] | dt[H]
  *   conv1d step + SiLU over x (conv_bc = 0: BitMamba-2) or over x|B|C (conv_bc = 1: Mamba-2)
  *   y = ssm_step(x, B, C, dt);  g = gated_rmsnorm(y, z, out_proj_norm);  h += out_proj(g)
  * then u = rmsnorm(h, norm_f) (and u = rmsnorm(u, lm_head_norm) when given), logits = lm_head(u),
- * next token = argmax(logits) (the first index of the maximum).
+ * next token = argmax(logits) (the first index of the maximum).  With threads > 1 a token is one
+ * parallel region: the team shares every GEMV, barriers between phases (decode.c).
  */
 #ifndef BMK_DECODE_H
 #define BMK_DECODE_H

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "bmk.h"
+#include "flavours.h"
 #include "half.h"
 
 /* Every activation buffer starts with a bmk_act_header; the format's data follows at a 64-byte
@@ -17,14 +18,25 @@ static inline int64_t bmk_round_up(int64_t n, int64_t m) { return (n + m - 1) / 
 /* A format's table functions, defined next to its scalar kernel (kernels/generic/gemv_<fmt>.c). */
 #define BMK_DECLARE_FORMAT(stem)                                                                    \
     size_t stem##_data_bytes(int64_t rows, int64_t cols);                                           \
-    size_t stem##_act_bytes(int64_t cols);                                                          \
-    void stem##_prep(const float *x, int64_t cols, int act_quant, void *act);
+    size_t stem##_act_bytes(int64_t cols);
+#define BMK_DECLARE_PREP(stem) void stem##_prep(const float *x, int64_t cols, int act_quant, void *act);
 BMK_DECLARE_FORMAT(bmk_f32)
 BMK_DECLARE_FORMAT(bmk_f16)
 BMK_DECLARE_FORMAT(bmk_tmad)
 BMK_DECLARE_FORMAT(bmk_tlut)
 BMK_DECLARE_FORMAT(bmk_q8_0)
 BMK_DECLARE_FORMAT(bmk_q4_0)
+BMK_DECLARE_PREP(bmk_f32)
+BMK_DECLARE_PREP(bmk_f16)
+BMK_DECLARE_PREP(bmk_tmad)
+BMK_DECLARE_PREP(bmk_q8_0)
+BMK_DECLARE_PREP(bmk_q4_0)
+/* ternary-lut builds its tables in SIMD per flavour (kernels/generic/gemv_tlut.c has the layout):
+ * every flavour's tables are bitwise the generic one's. */
+BMK_DECLARE_FLAVOURS(void, bmk_tlut_prep, (const float *x, int64_t cols, int act_quant, void *act))
+/* the shared first half of every flavour's tlut prep: int8 activations at the end of the buffer;
+ * returns them and the number of padded columns */
+const int8_t *bmk_tlut_quant(const float *x, int64_t cols, int act_quant, void *act, int64_t *kp);
 
 /* ---- activation quantisers shared by the integer formats (kernels/quant.c) ---- */
 

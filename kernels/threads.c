@@ -64,53 +64,73 @@ const bmk_ssm_table bmk_ssm = {
     .gated_rmsnorm = BMK_ALL_FLAVOURS(bmk_gated_rmsnorm),
 };
 
+/* The one split: thread id of nt takes items [n id / nt, n (id + 1) / nt), contiguous, so each
+ * thread streams its own part of a matrix (or its own heads). */
+static inline void share(int64_t n, int64_t id, int64_t nt, int64_t *lo, int64_t *hi)
+{
+    *lo = n * id / nt, *hi = n * (id + 1) / nt;
+}
+
+/* the team of the enclosing parallel region (1 thread outside one) */
+static inline void team(int64_t *id, int64_t *nt)
+{
+#ifdef _OPENMP
+    *id = omp_get_thread_num(), *nt = omp_get_num_threads();
+#else
+    *id = 0, *nt = 1;
+#endif
+}
+
+void bmk_ssm_slice(int flavour, int state_type, const bmk_ssm_args *a, int id, int nt)
+{
+    int64_t h0, h1;
+    share(a->n_heads, id, nt, &h0, &h1);
+    if (h0 < h1) bmk_ssm.ssm[state_type][flavour](a, h0, h1);
+}
+
 void bmk_ssm_step(int flavour, int state_type, const bmk_ssm_args *a, int threads)
 {
-    const bmk_ssm_fn fn = bmk_ssm.ssm[state_type][flavour];
-    const int64_t heads = a->n_heads;
     threads = resolve_threads(threads);
-    if (threads > heads) threads = (int)heads;
+    if (threads > a->n_heads) threads = (int)a->n_heads;
     if (threads <= 1) {
-        fn(a, 0, heads);
+        bmk_ssm_slice(flavour, state_type, a, 0, 1);
         return;
     }
 #pragma omp parallel num_threads(threads)
     {
-#ifdef _OPENMP
-        const int64_t id = omp_get_thread_num(), nt = omp_get_num_threads();
-#else
-        const int64_t id = 0, nt = 1;
-#endif
-        const int64_t h0 = heads * id / nt, h1 = heads * (id + 1) / nt;
-        if (h0 < h1) fn(a, h0, h1);
+        int64_t id, nt;
+        team(&id, &nt);
+        bmk_ssm_slice(flavour, state_type, a, (int)id, (int)nt);
     }
+}
+
+void bmk_gemv_slice(int format, int flavour, const bmk_tensor *w, const void *act, float *y, int id, int nt)
+{
+    const bmk_format *f = &bmk_formats[format];
+    const int64_t tile = f->row_tile, tiles = (w->rows + tile - 1) / tile;
+    int64_t t0, t1;
+    share(tiles, id, nt, &t0, &t1); /* whole tiles: the format's rows stored together */
+    const int64_t r0 = t0 * tile, r1 = t1 * tile < w->rows ? t1 * tile : w->rows;
+    if (r0 < r1) f->gemv[flavour](w, act, y + r0, r0, r1);
 }
 
 void bmk_gemv(int format, int flavour, const bmk_tensor *w, const void *act, float *y, int threads)
 {
-    const bmk_format *f = &bmk_formats[format];
-    const bmk_gemv_fn fn = f->gemv[flavour];
-    const int64_t tile = f->row_tile, tiles = (w->rows + tile - 1) / tile;
+    const int64_t tile = bmk_formats[format].row_tile, tiles = (w->rows + tile - 1) / tile;
     threads = resolve_threads(threads);
     if (threads > tiles) threads = (int)tiles;
 #ifdef BMK_TEST_HOOKS
     bmk_test_slowdown_kernel(format, flavour, w, act);
 #endif
     if (threads <= 1) {
-        fn(w, act, y, 0, w->rows);
+        bmk_gemv_slice(format, flavour, w, act, y, 0, 1);
         return;
     }
 #pragma omp parallel num_threads(threads)
     {
-#ifdef _OPENMP
-        const int64_t id = omp_get_thread_num(), nt = omp_get_num_threads();
-#else
-        const int64_t id = 0, nt = 1;
-#endif
-        /* static contiguous split over tiles: each thread streams its own part of the matrix */
-        int64_t r0 = tiles * id / nt * tile, r1 = tiles * (id + 1) / nt * tile;
-        if (r1 > w->rows) r1 = w->rows;
-        if (r0 < r1) fn(w, act, y + r0, r0, r1);
+        int64_t id, nt;
+        team(&id, &nt);
+        bmk_gemv_slice(format, flavour, w, act, y, (int)id, (int)nt);
     }
 }
 
@@ -149,12 +169,9 @@ void bmk_attn(int flavour, int kv_type, const bmk_attn_args *a, int threads)
     }
 #pragma omp parallel num_threads(threads)
     {
-#ifdef _OPENMP
-        const int64_t id = omp_get_thread_num(), nt = omp_get_num_threads();
-#else
-        const int64_t id = 0, nt = 1;
-#endif
-        const int64_t k0 = heads * id / nt, k1 = heads * (id + 1) / nt;
+        int64_t id, nt, k0, k1;
+        team(&id, &nt);
+        share(heads, id, nt, &k0, &k1);
         if (k0 < k1) attn_kv_heads(flavour, kv_type, a, k0, k1);
     }
 }

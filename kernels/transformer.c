@@ -168,7 +168,7 @@ static void linears(bmk_tf *m, const float *x, int n, const bmk_linear *const *p
     int prepared = -1;
     for (int i = 0; i < n; i++) {
         if (p[i]->format != prepared) {
-            bmk_formats[p[i]->format].prep(x, p[i]->w.cols, m->d.act_quant, m->act);
+            bmk_formats[p[i]->format].prep[m->d.flavour](x, p[i]->w.cols, m->d.act_quant, m->act);
             prepared = p[i]->format;
         }
         bmk_gemv(p[i]->format, m->d.flavour, &p[i]->w, m->act, y[i], m->d.threads);

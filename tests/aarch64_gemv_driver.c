@@ -42,12 +42,15 @@ int main(int argc, char **argv)
         const int fmt = bmk_format_from_name(name);
         if (fmt < 0) return 3;
         const bmk_format *F = &bmk_formats[fmt];
-        void *act = aligned_alloc(64, (F->act_bytes(cols) + 63) / 64 * 64);
-        F->prep(x, cols, act_quant, act);
+        const size_t act_bytes = (F->act_bytes(cols) + 63) / 64 * 64;
+        void *act = aligned_alloc(64, act_bytes), *act_n = aligned_alloc(64, act_bytes);
+        memset(act, 0, act_bytes), memset(act_n, 0, act_bytes);
+        F->prep[BMK_SCALAR](x, cols, act_quant, act);
+        F->prep[BMK_NEON](x, cols, act_quant, act_n); /* each flavour's prep: the same bytes */
         const bmk_tensor t = {data, rows, cols, scale};
         bmk_gemv(fmt, BMK_SCALAR, &t, act, yg, 1);
-        bmk_gemv(fmt, BMK_NEON, &t, act, yn, 1);
-        int bad = 0;
+        bmk_gemv(fmt, BMK_NEON, &t, act_n, yn, 1);
+        int bad = memcmp(act, act_n, F->act_bytes(cols)) != 0;
         for (int64_t r = 0; r < rows; r++) {
             if (!close_enough(yg[r], ref[r], rtol, bound[r], F->exact)) bad++;
             if (!close_enough(yn[r], yg[r], rtol, bound[r], F->exact)) bad++;
@@ -58,7 +61,7 @@ int main(int argc, char **argv)
             fails++;
         }
         cases++;
-        free(data), free(x), free(ref), free(bound), free(yg), free(yn), free(act);
+        free(data), free(x), free(ref), free(bound), free(yg), free(yn), free(act), free(act_n);
     }
     printf("%d cases, %d failed\n", cases, fails);
     return fails != 0;

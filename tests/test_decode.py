@@ -211,6 +211,25 @@ def test_reset_and_threads_give_identical_output(cfg_name, flavour):
     assert b.tokens.shape == a.tokens.shape
 
 
+@pytest.mark.parametrize("state", ["f32", "f16"])
+def test_a_state_big_enough_to_share_splits_its_heads_across_the_team(state, flavour):
+    """From 65536 state values per layer (decode.c: BMK_SSM_PAR_MIN) the token's team also shares
+    the state update: 2 and 3 threads give the 1-thread tokens and logits bit for bit, and the
+    reference's logits."""
+    cfg = MambaConfig("tiny-wide-state", 1, 64, 512, 8, 64, 128, 1, 4, 61, True, False)
+    w = build(cfg, "f32", seed=2)
+    runs = [Engine(w, threads=t, flavour=flavour, state=state) for t in (1, 2, 3)]
+    ref = Reference(w, state == "f16")
+    tok = PROMPT[0]
+    for _ in range(8):
+        toks = [e.step(tok) for e in runs]
+        assert toks[0] == toks[1] == toks[2]
+        np.testing.assert_array_equal(runs[1].logits(), runs[0].logits())
+        np.testing.assert_array_equal(runs[2].logits(), runs[0].logits())
+        _check_step(runs[0].logits(), ref.step(tok), toks[0], _tolerance(formats.get("f32"), state))
+        tok = toks[0]
+
+
 def test_timestamps_and_prefill():
     w = build(CONFIGS["bitmamba"], "f32")
     run = Engine(w).decode(PROMPT, 8)

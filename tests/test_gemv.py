@@ -119,3 +119,18 @@ def test_zero_activations_give_zero(fmt_name, flavour):
         pytest.skip(f"{fmt_name} has no {flavour} kernel")
     np.testing.assert_array_equal(formats.gemv(w, np.zeros(257, np.float32), flavour=flavour),
                                   np.zeros(33, np.float32))
+
+
+@pytest.mark.parametrize("quant", ["absmax", "bitmamba"])
+@pytest.mark.parametrize("cols", [1, 2, 3, 4, 5, 33, 130, 2048, 4100])
+@pytest.mark.parametrize("fmt_name", FORMAT_NAMES)
+def test_every_flavours_prep_gives_the_scalar_preps_bytes(fmt_name, cols, quant, flavour):
+    """Prepared activations (ternary-lut: tables built in SIMD per flavour) are the scalar prep's
+    bytes exactly, padding included, at the int8 extremes too."""
+    fmt = formats.get(fmt_name)
+    rng = np.random.default_rng(cols)
+    x = rng.standard_normal(cols).astype(np.float32)
+    x[rng.integers(0, cols)] = -4 * np.abs(x).max() - 1  # one value quantises to -127: |T| reaches 254
+    ref = formats.prepare(fmt, x, quant, "scalar")
+    got = formats.prepare(fmt, x, quant, flavour)
+    assert np.array_equal(ref, got)

@@ -55,3 +55,23 @@ void bmk_gemv_tlut_neon(const bmk_tensor *w, const void *act, float *y, int64_t 
         for (int64_t i = 0; i < n; i++) y[t0 - r0 + i] = bmk_int_out(dot[i], w->scale, h);
     }
 }
+
+/* The table build (reference: kernels/generic/gemv_tlut.c): a pair's 16 int16 entries in two
+ * registers, T = A q0 + B q1 (vmul / vmla by a scalar: exact in int16), their low and high bytes
+ * separated by unzipping even and odd bytes. */
+void bmk_tlut_prep_neon(const float *x, int64_t cols, int act_quant, void *act)
+{
+    int64_t kp;
+    const int8_t *q = bmk_tlut_quant(x, cols, act_quant, act, &kp);
+    uint8_t *tab = (uint8_t *)BMK_ACT_DATA(act);
+    static const int16_t a[8] = {-1, 0, 1, 0, -1, 0, 1, 0}, b0[8] = {-1, -1, -1, -1, 0, 0, 0, 0},
+                         b1[8] = {1, 1, 1, 1, 0, 0, 0, 0};
+    const int16x8_t A = vld1q_s16(a), B0 = vld1q_s16(b0), B1 = vld1q_s16(b1);
+    for (int64_t g = 0; g < kp / 2; g++) {
+        const int16x8_t t0 = vmulq_n_s16(A, q[2 * g]);
+        const uint8x16_t e0 = vreinterpretq_u8_s16(vmlaq_n_s16(t0, B0, q[2 * g + 1])); /* entries 0-7 */
+        const uint8x16_t e1 = vreinterpretq_u8_s16(vmlaq_n_s16(t0, B1, q[2 * g + 1])); /* entries 8-15 */
+        vst1q_u8(tab + 32 * g, vuzp1q_u8(e0, e1));
+        vst1q_u8(tab + 32 * g + 16, vuzp2q_u8(e0, e1));
+    }
+}

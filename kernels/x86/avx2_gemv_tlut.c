@@ -7,6 +7,7 @@
 
 #include "../flavours.h"
 #include "../formats.h"
+#include "tlut_tables.h"
 
 #define LUT_CHUNK 64 /* steps of 4 columns summed in int16: 64 x 2 x 254 = 32512 */
 #define LUT_TILES 2
@@ -68,3 +69,5 @@ void bmk_gemv_tlut_avx2(const bmk_tensor *w, const void *act, float *y, int64_t 
         for (int64_t i = 0; i < n; i++) y[t0 - r0 + i] = bmk_int_out(dot[i], w->scale, h);
     }
 }
+
+BMK_TLUT_PREP_X86(avx2)
