@@ -50,13 +50,19 @@ def baseline_path(baseline: str | Path, suite_name: str, run: RunResult) -> Path
     return baseline
 
 
+def _cpu(run: RunResult) -> tuple:
+    return run.host.get("cpu_model"), run.host.get("cpu_id")
+
+
 def _metrics_to_compare(base: RunResult, run: RunResult) -> tuple[list[str], str]:
-    """Gated metrics comparable between the two runs, and a note on those left out."""
-    if base.host.get("cpu_model") == run.host.get("cpu_model"):
+    """Gated metrics comparable between the two runs, and a note on those left out: clock-derived
+    ratios only on the same CPU (model name and family/model/stepping; a baseline without the
+    latter is not known to be the same CPU)."""
+    if _cpu(base) == _cpu(run) and base.host.get("cpu_id"):
         return list(GATE_METRICS), ""
     return list(COUNTS), (f"clock-derived ratios (speedup_vs_scalar, pct_of_probe) compared only on the "
                           f"same CPU model (baseline: "
-                          f"{base.host.get('cpu_model')!r}, here: {run.host.get('cpu_model')!r})")
+                          f"{_cpu(base)}, here: {_cpu(run)})")
 
 
 def wrong_output(run: RunResult) -> list[str]:
