@@ -95,6 +95,15 @@ def _broken(base: RunResult, run: RunResult, metrics: list[str]) -> list[str]:
     return out
 
 
+def _as_baseline(run: RunResult) -> RunResult:
+    """The run as a committed baseline: every metric and its samples, without the per-token
+    latency lists (thousands of numbers per decode case that no gate reads)."""
+    cases = [dataclasses.replace(c, extra={k: v for k, v in c.extra.items()
+                                           if k not in ("latencies_ms", "token_latencies_ms")})
+             for c in run.cases]
+    return dataclasses.replace(run, cases=cases)
+
+
 def run_gate(baseline_path_or_dir: str | Path, suite: Suite | None = None, result_path: str | Path | None = None,
              threshold: float = 0.05, alpha: float = compare.DEFAULT_ALPHA, reruns: int = 2,
              clock_threshold: float = 0.15,
@@ -130,7 +139,7 @@ def run_gate(baseline_path_or_dir: str | Path, suite: Suite | None = None, resul
     if update_baseline:
         if run.build.get("test_slowdown"):
             raise BmbenchError("refusing to record a baseline with an injected slowdown (BMBENCH_TEST_SLOWDOWN)")
-        results.save(run, path)
+        results.save(_as_baseline(run), path)
         console.print(f"baseline updated: {path} ({len(run.cases)} cases, class {hardware_class(run)})")
         return EXIT_PASSED
     if not path.is_file():
