@@ -208,13 +208,14 @@ def run_suite(suite: Suite, overrides: dict | None = None, output: str | os.Path
                     spec = _per_round(case, rounds)
                     spec["probe"] = run.probe
                     res = run_case_in_worker(spec, timeout_s=spec["time_budget_s"] * 3 + 120)
+                    took = res.duration_s  # this round's (pooling sums the rounds' into res)
                     done[case.case_id] = _pool(done.get(case.case_id), res, r)
                     status = "ok" if res.status == "ok" else f"{res.status}: {res.error}"
-                    dur = f"{res.duration_s:.1f} s" if res.duration_s else ""
+                    dur = f"{took:.1f} s" if took else ""
                     at = f"round {r + 1}/{rounds} " if rounds > 1 else ""
                     console.print(f"[{i}/{len(todo)}] {at}{case.case_id} {status} {dur}", highlight=False,
                                   markup=False, style=None if res.status == "ok" else "red")
-                    eta.done(spec["time_budget_s"], res.duration_s)
+                    eta.done(spec["time_budget_s"], took)
                     bar.update(task, advance=1, left=eta.text())
     except Interrupted as e:
         _collect(run, cases, done)
