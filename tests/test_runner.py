@@ -1,7 +1,9 @@
 """The runner's figures a user quotes: each case's own peak memory, rounds that pool samples, the noise
 verdict, interrupted runs that keep their data and resume, and result files with ordinary modes."""
+import io
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -11,6 +13,7 @@ import time
 
 import numpy as np
 import pytest
+from rich.console import Console
 
 from bmbench import noise, results, runner
 from bmbench.results import CaseResult, Metric, RunResult
@@ -86,8 +89,15 @@ def test_resident_memory_does_not_depend_on_the_weight_cache(tmp_path, monkeypat
 # ------------------------------------------------------------------------------------------- rounds
 def test_rounds_pool_samples_and_keep_their_round(tmp_path):
     suite = load_suite(_tiny_suite(tmp_path, rounds=2))
-    run = runner.run_suite(suite, output=tmp_path / "r.json")
+    buf = io.StringIO()
+    run = runner.run_suite(suite, output=tmp_path / "r.json", console=Console(file=buf, width=200))
     assert run.complete and run.plan["rounds"] == 2 and len(run.cases) == 4
+    # each round's line gives that round's time; the case's duration is their sum
+    said = {}
+    for m in re.finditer(r"round (\d)/2 (\S+) ok ([\d.]+) s", buf.getvalue()):
+        said.setdefault(m.group(2), []).append(float(m.group(3)))
+    for c in run.cases:
+        assert len(said[c.case_id]) == 2 and sum(said[c.case_id]) == pytest.approx(c.duration_s, abs=0.11)
     for c in run.cases:
         assert c.status == "ok", c.error
         assert len(c.metrics["tok_s"].samples) == 4 and c.extra["repetitions"] == 4  # 2 per round
