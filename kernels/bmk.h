@@ -243,6 +243,8 @@ typedef struct {
 /* Threaded driver: scores -> softmax -> values per KV head, KV heads split contiguously across
  * threads (bitwise equal to one thread). */
 void bmk_attn(int flavour, int kv_type, const bmk_attn_args *a, int threads);
+/* thread id of nt's KV heads of the same attention (contiguous) */
+void bmk_attn_slice(int flavour, int kv_type, const bmk_attn_args *a, int id, int nt);
 
 #ifdef __cplusplus
 }

@@ -7,12 +7,9 @@
 #include <string.h>
 #include <time.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "ssm_common.h" /* softplus, IEEE half conversion (fill_state) */
 #include "synth.h"
+#include "team.h"
 
 /* The state update is shared across the team only from this many state values per layer up (the
  * Mamba-2 2.7B's 655360); below it (BitMamba-2) two barriers cost more than the split saves. */
@@ -171,25 +168,13 @@ size_t bmk_model_state_bytes(const bmk_model *m)
 
 const float *bmk_model_logits(const bmk_model *m) { return m->logits; }
 
-/* A token runs in one parallel region when threads > 1: a team of `nt` threads kept across all of
- * the token's kernels, thread 0 doing the serial parts (norms, conv, prep, residual) and every
- * thread its share of each GEMV (and of the state update on models big enough), with a barrier
- * between phases.  A fork/join per GEMV (2 per layer + the lm_head: 49 per BitMamba-2 255M token)
- * costs more than a barrier.  One thread runs the same code with no region. */
-#define TEAM_BARRIER()                                                                              \
-    do {                                                                                            \
-        if (nt > 1) {                                                                               \
-            _Pragma("omp barrier")                                                                  \
-        }                                                                                           \
-    } while (0)
-
 /* y = W x, all threads: the format prepares the activations (thread 0), then each thread its rows */
 static void linear(bmk_model *m, const bmk_linear *p, const float *x, float *y, int id, int nt)
 {
     if (id == 0) bmk_formats[p->format].prep[m->d.flavour](x, p->w.cols, m->d.act_quant, m->act);
-    TEAM_BARRIER();
+    BMK_TEAM_BARRIER(nt);
     bmk_gemv_slice(p->format, m->d.flavour, &p->w, m->act, y, id, nt);
-    TEAM_BARRIER();
+    BMK_TEAM_BARRIER(nt);
 #ifdef BMK_TEST_HOOKS
     if (id == 0) bmk_test_slowdown_decode(p->format, m->d.flavour, &p->w, m->act);
 #endif
@@ -218,9 +203,9 @@ static void layer_step(bmk_model *m, int64_t l, int id, int nt)
         .y = m->y,
     };
     if (m->ssm_shared && nt > 1) { /* a state big enough to share (Mamba-2 2.7B) */
-        TEAM_BARRIER();
+        BMK_TEAM_BARRIER(nt);
         bmk_ssm_slice(fl, d->state_type, &a, id, nt);
-        TEAM_BARRIER();
+        BMK_TEAM_BARRIER(nt);
     } else if (id == 0) {
         bmk_ssm_slice(fl, d->state_type, &a, 0, 1);
     }
@@ -248,19 +233,7 @@ int32_t bmk_model_step(bmk_model *m, int32_t token, int want_logits)
     const bmk_model_desc *d = &m->d;
     if (token < 0 || token >= d->vocab) return -2;
     memcpy(m->h, d->embedding + (int64_t)token * d->d_model, (size_t)d->d_model * 4);
-    const int threads = d->threads > 0 ? d->threads : bmk_default_threads();
-    if (threads <= 1) {
-        token_body(m, want_logits, 0, 1);
-    } else {
-#pragma omp parallel num_threads(threads)
-        {
-#ifdef _OPENMP
-            token_body(m, want_logits, omp_get_thread_num(), omp_get_num_threads());
-#else
-            token_body(m, want_logits, 0, 1);
-#endif
-        }
-    }
+    BMK_TEAM_RUN(d->threads, token_body, m, want_logits); /* team.h: one region per token */
     return want_logits ? bmk_argmax(m->logits, d->vocab) : -1;
 }
 

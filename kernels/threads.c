@@ -158,20 +158,25 @@ static void attn_kv_heads(int flavour, int kv_type, const bmk_attn_args *a, int6
     }
 }
 
+void bmk_attn_slice(int flavour, int kv_type, const bmk_attn_args *a, int id, int nt)
+{
+    int64_t k0, k1;
+    share(a->n_kv_heads, id, nt, &k0, &k1);
+    if (k0 < k1) attn_kv_heads(flavour, kv_type, a, k0, k1);
+}
+
 void bmk_attn(int flavour, int kv_type, const bmk_attn_args *a, int threads)
 {
-    const int64_t heads = a->n_kv_heads;
     threads = resolve_threads(threads);
-    if (threads > heads) threads = (int)heads;
+    if (threads > a->n_kv_heads) threads = (int)a->n_kv_heads;
     if (threads <= 1) {
-        attn_kv_heads(flavour, kv_type, a, 0, heads);
+        bmk_attn_slice(flavour, kv_type, a, 0, 1);
         return;
     }
 #pragma omp parallel num_threads(threads)
     {
-        int64_t id, nt, k0, k1;
+        int64_t id, nt;
         team(&id, &nt);
-        share(heads, id, nt, &k0, &k1);
-        if (k0 < k1) attn_kv_heads(flavour, kv_type, a, k0, k1);
+        bmk_attn_slice(flavour, kv_type, a, (int)id, (int)nt);
     }
 }

@@ -13,6 +13,7 @@
 
 #include "attn_common.h"
 #include "synth.h"
+#include "team.h"
 
 /* Attention is split across threads only from this many cached values per layer up (fork/join
  * costs more than a few thousand multiply-adds). */
@@ -162,17 +163,21 @@ static uint8_t *kv_row(const bmk_tf *m, uint8_t *base, int64_t l, int64_t kvh, i
     return base + (size_t)l * m->layer_bytes + (size_t)kvh * m->head_bytes + (size_t)pos * m->row_bytes;
 }
 
-/* y_i = W_i x for projections that read the same input: prepared once when they share a format. */
-static void linears(bmk_tf *m, const float *x, int n, const bmk_linear *const *p, float *const *y)
+/* y_i = W_i x for projections that read the same input, by the whole team (team.h): prepared once
+ * by thread 0 when they share a format, each thread its rows of every one, one barrier after all. */
+static void linears(bmk_tf *m, const float *x, int n, const bmk_linear *const *p, float *const *y, int id, int nt)
 {
     int prepared = -1;
     for (int i = 0; i < n; i++) {
         if (p[i]->format != prepared) {
-            bmk_formats[p[i]->format].prep[m->d.flavour](x, p[i]->w.cols, m->d.act_quant, m->act);
+            if (i > 0) BMK_TEAM_BARRIER(nt); /* the GEMVs before still read m->act */
+            if (id == 0) bmk_formats[p[i]->format].prep[m->d.flavour](x, p[i]->w.cols, m->d.act_quant, m->act);
+            BMK_TEAM_BARRIER(nt);
             prepared = p[i]->format;
         }
-        bmk_gemv(p[i]->format, m->d.flavour, &p[i]->w, m->act, y[i], m->d.threads);
+        bmk_gemv_slice(p[i]->format, m->d.flavour, &p[i]->w, m->act, y[i], id, nt);
     }
+    BMK_TEAM_BARRIER(nt);
 }
 
 /* rotate-half RoPE of n_heads heads of head_dim at the angles in m->cos / m->sin */
@@ -189,44 +194,64 @@ static void rope(const bmk_tf *m, float *x, int64_t n_heads)
     }
 }
 
-static void layer_step(bmk_tf *m, int64_t l)
+static void layer_step(bmk_tf *m, int64_t l, int id, int nt)
 {
     const bmk_tf_desc *d = &m->d;
     const bmk_tf_layer_desc *L = &m->layers[l];
     const int fl = d->flavour;
     const int64_t hd = d->head_dim, n = m->pos + 1;
 
-    bmk_ssm.rmsnorm[fl](m->h, L->attn_norm, m->u, d->d_model, d->eps);
+    if (id == 0) bmk_ssm.rmsnorm[fl](m->h, L->attn_norm, m->u, d->d_model, d->eps);
     const bmk_linear *qkv[3] = {&L->wq, &L->wk, &L->wv};
     float *const qkv_out[3] = {m->q, m->k, m->v};
-    linears(m, m->u, 3, qkv, qkv_out);
-    rope(m, m->q, d->n_heads);
-    rope(m, m->k, d->n_kv_heads);
-    for (int64_t k = 0; k < d->n_kv_heads; k++) {
-        bmk_kv_store_row(kv_row(m, m->K, l, k, m->pos), m->k + k * hd, hd, d->kv_type);
-        bmk_kv_store_row(kv_row(m, m->V, l, k, m->pos), m->v + k * hd, hd, d->kv_type);
+    linears(m, m->u, 3, qkv, qkv_out, id, nt);
+    if (id == 0) {
+        rope(m, m->q, d->n_heads);
+        rope(m, m->k, d->n_kv_heads);
+        for (int64_t k = 0; k < d->n_kv_heads; k++) {
+            bmk_kv_store_row(kv_row(m, m->K, l, k, m->pos), m->k + k * hd, hd, d->kv_type);
+            bmk_kv_store_row(kv_row(m, m->V, l, k, m->pos), m->v + k * hd, hd, d->kv_type);
+        }
     }
     const bmk_attn_args a = {
         .n_heads = d->n_heads, .n_kv_heads = d->n_kv_heads, .head_dim = hd, .n = n,
         .stride = d->max_context, .scale = (float)(1.0 / sqrt((double)hd)), .q = m->q,
         .K = kv_row(m, m->K, l, 0, 0), .V = kv_row(m, m->V, l, 0, 0), .scores = m->scores, .out = m->att,
     };
-    const int attn_threads = n * m->kv_dim >= BMK_ATTN_PAR_MIN ? d->threads : 1;
-    bmk_attn(fl, d->kv_type, &a, attn_threads);
+    if (n * m->kv_dim >= BMK_ATTN_PAR_MIN && nt > 1) { /* a KV cache long enough to share */
+        BMK_TEAM_BARRIER(nt);
+        bmk_attn_slice(fl, d->kv_type, &a, id, nt);
+        BMK_TEAM_BARRIER(nt);
+    } else if (id == 0) {
+        bmk_attn_slice(fl, d->kv_type, &a, 0, 1);
+    }
     const bmk_linear *o[1] = {&L->wo};
     float *const o_out[1] = {m->tmp};
-    linears(m, m->att, 1, o, o_out);
-    for (int64_t i = 0; i < d->d_model; i++) m->h[i] += m->tmp[i];
-
-    bmk_ssm.rmsnorm[fl](m->h, L->ffn_norm, m->u, d->d_model, d->eps);
+    linears(m, m->att, 1, o, o_out, id, nt);
+    if (id == 0) {
+        for (int64_t i = 0; i < d->d_model; i++) m->h[i] += m->tmp[i];
+        bmk_ssm.rmsnorm[fl](m->h, L->ffn_norm, m->u, d->d_model, d->eps);
+    }
     const bmk_linear *gu[2] = {&L->w_gate, &L->w_up};
     float *const gu_out[2] = {m->gate, m->up};
-    linears(m, m->u, 2, gu, gu_out);
-    bmk_attn_kernels.swiglu[fl](m->gate, m->up, m->gate, d->d_ff);
+    linears(m, m->u, 2, gu, gu_out, id, nt);
+    if (id == 0) bmk_attn_kernels.swiglu[fl](m->gate, m->up, m->gate, d->d_ff);
     const bmk_linear *dn[1] = {&L->w_down};
     float *const dn_out[1] = {m->tmp};
-    linears(m, m->gate, 1, dn, dn_out);
-    for (int64_t i = 0; i < d->d_model; i++) m->h[i] += m->tmp[i];
+    linears(m, m->gate, 1, dn, dn_out, id, nt);
+    if (id == 0)
+        for (int64_t i = 0; i < d->d_model; i++) m->h[i] += m->tmp[i];
+}
+
+static void token_body(bmk_tf *m, int want_logits, int id, int nt)
+{
+    const bmk_tf_desc *d = &m->d;
+    for (int64_t l = 0; l < d->n_layers; l++) layer_step(m, l, id, nt);
+    if (!want_logits) return;
+    if (id == 0) bmk_ssm.rmsnorm[d->flavour](m->h, d->norm_f, m->u, d->d_model, d->eps);
+    const bmk_linear *lm[1] = {&d->lm_head};
+    float *const lm_out[1] = {m->logits};
+    linears(m, m->u, 1, lm, lm_out, id, nt);
 }
 
 int32_t bmk_tf_step(bmk_tf *m, int32_t token, int want_logits)
@@ -240,14 +265,9 @@ int32_t bmk_tf_step(bmk_tf *m, int32_t token, int want_logits)
         m->sin[i] = (float)sin(angle);
     }
     memcpy(m->h, d->embedding + (int64_t)token * d->d_model, (size_t)d->d_model * 4);
-    for (int64_t l = 0; l < d->n_layers; l++) layer_step(m, l);
+    BMK_TEAM_RUN(d->threads, token_body, m, want_logits); /* team.h: one region per token */
     m->pos++;
-    if (!want_logits) return -1;
-    bmk_ssm.rmsnorm[d->flavour](m->h, d->norm_f, m->u, d->d_model, d->eps);
-    const bmk_linear *lm[1] = {&d->lm_head};
-    float *const lm_out[1] = {m->logits};
-    linears(m, m->u, 1, lm, lm_out);
-    return bmk_argmax(m->logits, d->vocab);
+    return want_logits ? bmk_argmax(m->logits, d->vocab) : -1;
 }
 
 static int32_t tf_step(void *m, int32_t token, int want_logits)

@@ -172,15 +172,21 @@ def test_context_limits_and_reset(flavour):
     np.testing.assert_array_equal(a.tokens, b.tokens)
 
 
-def test_threads_bitwise_equal_and_timestamps(flavour):
-    w = get_weights("untied", "q4_0")
+@pytest.mark.parametrize("kv_heads", [1, 2])
+def test_threads_bitwise_equal_and_timestamps(kv_heads, flavour):
+    """A token is one parallel region (team.h): 2 and 3 threads give the 1-thread tokens and logits
+    bit for bit, with the attention shared across the team (a context long enough) over 1 or 2 KV
+    heads."""
+    w = weights.synthetic_weights(dataclasses.replace(TINY, name=f"tiny-llama-{kv_heads}kv", n_kv_heads=kv_heads),
+                                  "q4_0", seed=1) if kv_heads != 1 else get_weights("untied", "q4_0")
     runs = []
-    for threads in (1, 2):
+    for threads in (1, 2, 3):
         eng = TransformerEngine(w, threads=threads, flavour=flavour, max_context=600)
-        eng.fill_context(500)  # long enough that attention is split across threads
+        eng.fill_context(520)  # n x kv_dim >= 2^14 cached values: attention split across threads
         runs.append((eng.decode(PROMPT, 8), eng.logits()))
-    np.testing.assert_array_equal(runs[0][0].tokens, runs[1][0].tokens)
-    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    for other in runs[1:]:
+        np.testing.assert_array_equal(runs[0][0].tokens, other[0].tokens)
+        np.testing.assert_array_equal(runs[0][1], other[1])
     run = runs[0][0]
     assert run.t_ns.shape == (len(PROMPT) + 8,) and np.all(np.diff(run.t_ns) >= 0)
     assert run.prefill_ns > 0 and run.token_ns.shape == (7,) and np.all(run.token_ns > 0)
