@@ -40,7 +40,7 @@ def headline(kind: str, names) -> list[str]:
     return pick(KINDS[kind].headline if kind in KINDS else (), names)
 
 
-def tidy(run: RunResult, headline_only: bool = False) -> pd.DataFrame:
+def tidy(run: RunResult) -> pd.DataFrame:
     rows = []
     for c in run.cases:
         base = _case_fields(run, c)
@@ -48,9 +48,7 @@ def tidy(run: RunResult, headline_only: bool = False) -> pd.DataFrame:
             rows.append({**base, "metric": "error", "value": c.error})
             continue
         rounds = len(c.extra.get("rounds_done", [])) or None
-        names = headline(c.kind, c.metrics) if headline_only else list(c.metrics)
-        for name in names:
-            m = c.metrics[name]
+        for name, m in c.metrics.items():
             rows.append({**base, "metric": name, "value": m.value, "low": m.low, "high": m.high, "unit": m.unit,
                          "cv": m.cv, "n": len(m.samples) or None, "provenance": m.provenance,
                          "method": m.method, "rounds": rounds})

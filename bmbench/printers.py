@@ -39,10 +39,10 @@ def _records(df: pd.DataFrame) -> list[dict]:
     return df.astype(object).where(df.notna(), None).to_dict("records")
 
 
-def rows(run: RunResult, headline_only: bool = False) -> list[dict]:
+def rows(run: RunResult) -> list[dict]:
     """One dict per case x metric (the tidy frame), a figure's method joined to its provenance
     where it is not measured (projected / estimated / published say how)."""
-    out = _records(frame.tidy(run, headline_only))
+    out = _records(frame.tidy(run))
     for r in out:
         if r["method"] and r["provenance"] not in (None, "measured"):
             r["provenance"] = f"{r['provenance']} ({r['method']})"
