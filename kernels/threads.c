@@ -109,6 +109,9 @@ void bmk_gemv_slice(int format, int flavour, const bmk_tensor *w, const void *ac
     const bmk_format *f = &bmk_formats[format];
     const int64_t tile = f->row_tile, tiles = (w->rows + tile - 1) / tile;
     int64_t t0, t1;
+#ifdef BMK_TEST_HOOKS
+    if (id == 0) bmk_test_slowdown_kernel(format, flavour, w, act); /* every GEMV, team or not */
+#endif
     share(tiles, id, nt, &t0, &t1); /* whole tiles: the format's rows stored together */
     const int64_t r0 = t0 * tile, r1 = t1 * tile < w->rows ? t1 * tile : w->rows;
     if (r0 < r1) f->gemv[flavour](w, act, y + r0, r0, r1);
@@ -119,9 +122,6 @@ void bmk_gemv(int format, int flavour, const bmk_tensor *w, const void *act, flo
     const int64_t tile = bmk_formats[format].row_tile, tiles = (w->rows + tile - 1) / tile;
     threads = resolve_threads(threads);
     if (threads > tiles) threads = (int)tiles;
-#ifdef BMK_TEST_HOOKS
-    bmk_test_slowdown_kernel(format, flavour, w, act);
-#endif
     if (threads <= 1) {
         bmk_gemv_slice(format, flavour, w, act, y, 0, 1);
         return;
