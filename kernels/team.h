@@ -1,5 +1,6 @@
-/* team.h: one parallel region per decode token (decode.c, transformer.c).  A team of threads is
- * kept across all of a token's kernels: thread 0 does the serial parts (norms, conv, RoPE, prep,
+/* team.h: OpenMP teams.  threads.c runs one kernel on a team (bmk_gemv, bmk_ssm_step, bmk_attn);
+ * the decode engines (decode.c, transformer.c) keep one team, one parallel region, per token,
+ * across all of the token's kernels: thread 0 does the serial parts (norms, conv, RoPE, prep,
  * residuals), every thread its share of each GEMV (bmk_gemv_slice) and of the shared attention or
  * state update, with a barrier between phases.  A fork/join per GEMV (49 per BitMamba-2 255M token,
  * ~113 per llama-1b token) costs more than a barrier.  A team of one runs the same code with no

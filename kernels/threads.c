@@ -1,9 +1,6 @@
 /* threads.c: the one place that splits work across OpenMP threads. */
 #include "flavours.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "team.h"
 
 static int resolve_threads(int threads) { return threads > 0 ? threads : bmk_default_threads(); }
 
@@ -17,12 +14,9 @@ const bmk_probe_table bmk_probe = {
  * line.  bmk_probe_fill and bmk_probe_run split alike, so each thread reads what it first touched. */
 static void probe_slice(size_t n, size_t *lo, size_t *hi)
 {
-    *lo = 0, *hi = n;
-#ifdef _OPENMP
-    int id = omp_get_thread_num(), nt = omp_get_num_threads();
+    const size_t id = (size_t)BMK_TEAM_ID(), nt = (size_t)BMK_TEAM_SIZE();
     *lo = (n * id / nt) & ~(size_t)7;
     *hi = id == nt - 1 ? n : (n * (id + 1) / nt) & ~(size_t)7;
-#endif
 }
 
 void bmk_probe_fill(double *a, size_t n, double value, int threads)
@@ -71,16 +65,6 @@ static inline void share(int64_t n, int64_t id, int64_t nt, int64_t *lo, int64_t
     *lo = n * id / nt, *hi = n * (id + 1) / nt;
 }
 
-/* the team of the enclosing parallel region (1 thread outside one) */
-static inline void team(int64_t *id, int64_t *nt)
-{
-#ifdef _OPENMP
-    *id = omp_get_thread_num(), *nt = omp_get_num_threads();
-#else
-    *id = 0, *nt = 1;
-#endif
-}
-
 void bmk_ssm_slice(int flavour, int state_type, const bmk_ssm_args *a, int id, int nt)
 {
     int64_t h0, h1;
@@ -92,16 +76,7 @@ void bmk_ssm_step(int flavour, int state_type, const bmk_ssm_args *a, int thread
 {
     threads = resolve_threads(threads);
     if (threads > a->n_heads) threads = (int)a->n_heads;
-    if (threads <= 1) {
-        bmk_ssm_slice(flavour, state_type, a, 0, 1);
-        return;
-    }
-#pragma omp parallel num_threads(threads)
-    {
-        int64_t id, nt;
-        team(&id, &nt);
-        bmk_ssm_slice(flavour, state_type, a, (int)id, (int)nt);
-    }
+    BMK_TEAM_RUN(threads, bmk_ssm_slice, flavour, state_type, a);
 }
 
 void bmk_gemv_slice(int format, int flavour, const bmk_tensor *w, const void *act, float *y, int id, int nt)
@@ -122,16 +97,7 @@ void bmk_gemv(int format, int flavour, const bmk_tensor *w, const void *act, flo
     const int64_t tile = bmk_formats[format].row_tile, tiles = (w->rows + tile - 1) / tile;
     threads = resolve_threads(threads);
     if (threads > tiles) threads = (int)tiles;
-    if (threads <= 1) {
-        bmk_gemv_slice(format, flavour, w, act, y, 0, 1);
-        return;
-    }
-#pragma omp parallel num_threads(threads)
-    {
-        int64_t id, nt;
-        team(&id, &nt);
-        bmk_gemv_slice(format, flavour, w, act, y, (int)id, (int)nt);
-    }
+    BMK_TEAM_RUN(threads, bmk_gemv_slice, format, flavour, w, act, y);
 }
 
 const bmk_attn_table bmk_attn_kernels = {
@@ -169,14 +135,5 @@ void bmk_attn(int flavour, int kv_type, const bmk_attn_args *a, int threads)
 {
     threads = resolve_threads(threads);
     if (threads > a->n_kv_heads) threads = (int)a->n_kv_heads;
-    if (threads <= 1) {
-        bmk_attn_slice(flavour, kv_type, a, 0, 1);
-        return;
-    }
-#pragma omp parallel num_threads(threads)
-    {
-        int64_t id, nt;
-        team(&id, &nt);
-        bmk_attn_slice(flavour, kv_type, a, (int)id, (int)nt);
-    }
+    BMK_TEAM_RUN(threads, bmk_attn_slice, flavour, kv_type, a);
 }
