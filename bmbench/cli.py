@@ -473,9 +473,9 @@ def cmd_gate(args, out: Console) -> int:
         if f:
             _check_writable(Path(f))
     return run_gate(args.baseline, suite=suite, result_path=args.result, threshold=args.threshold,
-                    clock_threshold=args.clock_threshold,
-                    alpha=DEFAULT_ALPHA if args.alpha is None else args.alpha, reruns=args.reruns, update_baseline=args.update_baseline,
-                    markdown=args.markdown, json_out=args.json_out, output=args.output, console=out)
+                    clock_threshold=args.clock_threshold, alpha=DEFAULT_ALPHA if args.alpha is None else args.alpha,
+                    reruns=args.reruns, update_baseline=args.update_baseline, markdown=args.markdown,
+                    json_out=args.json_out, output=args.output, console=out)
 
 
 def build_parser() -> argparse.ArgumentParser:

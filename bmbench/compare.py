@@ -100,8 +100,10 @@ def compare_metric(case_id: str, name: str, a: Metric, b: Metric, threshold: flo
 
 
 def compare_runs(base: RunResult, new: RunResult, threshold: float = 0.05, alpha: float = DEFAULT_ALPHA,
-                 metrics: list[str] | None = None) -> list[Comparison]:
-    """Every metric of every case present in both runs (matched by case id)."""
+                 metrics: list[str] | None = None,
+                 thresholds: dict[str, float] | None = None) -> list[Comparison]:
+    """Every metric of every case present in both runs (matched by case id); `thresholds` gives
+    chosen metrics their own minimum effect."""
     old = {c.case_id: c for c in base.cases}
     out = []
     for c in new.cases:
@@ -118,7 +120,8 @@ def compare_runs(base: RunResult, new: RunResult, threshold: float = 0.05, alpha
             if metrics and name not in metrics:
                 continue
             if name in b.metrics:
-                out.append(compare_metric(c.case_id, name, b.metrics[name], m, threshold, alpha))
+                out.append(compare_metric(c.case_id, name, b.metrics[name], m,
+                                          (thresholds or {}).get(name, threshold), alpha))
     return out
 
 

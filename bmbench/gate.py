@@ -30,6 +30,7 @@ from .suites import Suite, load_suite
 # in-process ratios and repeatable counts: they move little with the load of a shared runner
 GATE_METRICS = ("speedup_vs_scalar", "pct_of_probe", "instructions_per_weight", "instructions_per_token")
 COUNTS = ("instructions_per_weight", "instructions_per_token")  # the same on every CPU of a class
+CLOCK_RATIOS = tuple(m for m in GATE_METRICS if m not in COUNTS)  # only on the same CPU
 EXIT_PASSED, EXIT_FAILED, EXIT_NOTHING_COMPARABLE = 0, 1, 3
 
 
@@ -60,9 +61,8 @@ def _metrics_to_compare(base: RunResult, run: RunResult) -> tuple[list[str], str
     latter is not known to be the same CPU)."""
     if _cpu(base) == _cpu(run) and base.host.get("cpu_id"):
         return list(GATE_METRICS), ""
-    return list(COUNTS), (f"clock-derived ratios (speedup_vs_scalar, pct_of_probe) compared only on the "
-                          f"same CPU model (baseline: "
-                          f"{_cpu(base)}, here: {_cpu(run)})")
+    return list(COUNTS), (f"clock-derived ratios ({', '.join(CLOCK_RATIOS)}) compared only on the same CPU "
+                          f"(baseline: {_cpu(base)}, here: {_cpu(run)})")
 
 
 def wrong_output(run: RunResult) -> list[str]:
@@ -153,10 +153,9 @@ def run_gate(baseline_path_or_dir: str | Path, suite: Suite | None = None, resul
         return decided(EXIT_NOTHING_COMPARABLE, "baseline of another hardware class")
     metrics, left_out = _metrics_to_compare(base, run)
     broken = _broken(base, run, metrics)
-    def limit(metric: str) -> float:  # counts repeat exactly; clock-derived ratios swing on a shared VM
-        return threshold if metric in COUNTS else clock_threshold
-    rows = [r for m in metrics for r in compare.compare_runs(base, run, limit(m), alpha, metrics=[m])
-            if r.metric != "*"]
+    # counts repeat exactly; clock-derived ratios swing on a shared VM: each has its own threshold
+    limits = {m: threshold if m in COUNTS else clock_threshold for m in metrics}
+    rows = [r for r in compare.compare_runs(base, run, threshold, alpha, metrics, limits) if r.metric != "*"]
     if not rows and not broken:
         console.print("gate: nothing comparable: no case and gated metric in common with the baseline")
         return decided(EXIT_NOTHING_COMPARABLE, "no case and gated metric in common")
@@ -179,7 +178,7 @@ def run_gate(baseline_path_or_dir: str | Path, suite: Suite | None = None, resul
                 still = False
                 break
             if compare.compare_metric(r.case_id, r.metric, old[r.case_id].metrics[r.metric],
-                                      again.metrics[r.metric], limit(r.metric), alpha).verdict != "slower":
+                                      again.metrics[r.metric], limits[r.metric], alpha).verdict != "slower":
                 still = False
                 break
         if still:
