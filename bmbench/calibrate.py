@@ -62,11 +62,8 @@ def candidates(fmt: formats.Format) -> list[str]:
 def measure(fmt: formats.Format, flavours: list[str], rows: int, cols: int, regime: str = "stream",
             repetitions: int = 5, threads: int = 1) -> dict[str, float]:
     """Median seconds per prep + GEMV call per flavour, interleaved."""
-    from .gemv_case import stream_count, time_interleaved
-    packed = fmt.synthetic(np.random.default_rng(0), rows, cols)
-    n = stream_count(packed.nbytes) if regime == "stream" else 1
-    datas = [packed.data] + [packed.data.copy() for _ in range(n - 1)]
-    x = np.random.default_rng(1).standard_normal(cols).astype(np.float32)
+    from .gemv_case import operands, time_interleaved
+    packed, datas, x = operands(fmt, rows, cols, regime)
     fids = [dispatch.flavour_id(f) for f in flavours]
     timed = time_interleaved(fmt, fids, datas, rows, cols, packed.scale, x, threads, repetitions, 1,
                              target_s=0.03)

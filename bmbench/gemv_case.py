@@ -45,6 +45,15 @@ def stream_count(nbytes: int) -> int:
     return max(2, -(-4 * hosts.llc_bytes() // nbytes))
 
 
+def operands(fmt, rows: int, cols: int, regime: str | None):
+    """(packed, datas, x) of a timed GEMV: seeded synthetic weights, the matrices it cycles through
+    (one in cache, a rotating set of >= 4x the LLC when streaming) and seeded activations."""
+    packed = fmt.synthetic(np.random.default_rng(0), rows, cols)
+    n = stream_count(packed.nbytes) if regime == "stream" else 1
+    datas = [packed.data] + [packed.data.copy() for _ in range(n - 1)]
+    return packed, datas, np.random.default_rng(1).standard_normal(cols).astype(np.float32)
+
+
 def time_calls(fmt, fid: int, datas: list, rows: int, cols: int, scale: float, x, threads: int,
                repetitions: int, warmup: int, target_s: float = 0.05) -> list[float]:
     """Seconds per call (prep + GEMV), one sample per repetition of >= target_s."""
@@ -100,10 +109,7 @@ def run_case(spec: dict) -> CaseResult:
     fmt = formats.get(p["format"])
     name, rows, cols = shape_of(p)
     threads, flavour = int(p["threads"]), p["flavour"]
-    packed = fmt.synthetic(np.random.default_rng(0), rows, cols)
-    n = stream_count(packed.nbytes) if p.get("regime") == "stream" else 1
-    datas = [packed.data] + [packed.data.copy() for _ in range(n - 1)]
-    x = np.random.default_rng(1).standard_normal(cols).astype(np.float32)
+    packed, datas, x = operands(fmt, rows, cols, p.get("regime"))
     reps, warm = spec["repetitions"], spec["warmup"]
     extra_notes: list[str] = []
     # a SIMD flavour is timed with the scalar one, repetition by repetition: the speedup over scalar
@@ -135,11 +141,11 @@ def run_case(spec: dict) -> CaseResult:
                                       method="Gaussian W (256 rows) and x vs float64, scalar kernel")
     case = CaseResult(case_id=spec["case_id"], suite=spec["suite"], kind="gemv", format=fmt.name,
                       flavour=flavour, threads=threads, params=p, metrics=metrics,
-                      memory={"weight_bytes": wbytes, "stream_set_bytes": wbytes * n},
+                      memory={"weight_bytes": wbytes, "stream_set_bytes": wbytes * len(datas)},
                       extra={"shape": name, "rows": rows, "cols": cols, "regime": p.get("regime"),
                              "bound_level": bound_level(p), "repetitions": len(samples),
                              "bpw": 8 * wbytes / (rows * cols), "nominal_bpw": fmt.bpw,
-                             "matrices": n, "notes": extra_notes})
+                             "matrices": len(datas), "notes": extra_notes})
     set_bound(case, spec.get("probe") or {})
     return case
 
