@@ -75,29 +75,29 @@ _choices: dict | None = None
 def format_choices(calibrate_now: bool = True) -> dict:
     """Per GEMV format the flavour to use and where the choice comes from (`source`): forced by
     BMBENCH_KERNELS, this host's cached calibration, a calibration run now (the first time a choice
-    is needed and the cache is on), or the default flavour for every format."""
+    is needed and the cache is on; not with calibrate_now=False), or the default flavour for every
+    format."""
     global _choices
-    if _choices is None and not calibrate_now and not os.environ.get(ENV_VAR, "").strip():
-        from . import calibrate
-        doc = calibrate.cached()
-        return doc | {"source": f"calibration of {doc.get('created')} cached in {doc['file']}"} if doc else dict(
-            formats={}, source="not calibrated yet: the first run that needs a choice calibrates (or bmbench calibrate)")
-    if _choices is None:
-        if os.environ.get(ENV_VAR, "").strip():
-            _choices = dict(formats={}, source=f"{ENV_VAR}={chosen_flavour()} (forced, every format)")
-        else:
-            from . import calibrate
-            doc = calibrate.cached()
-            if doc is not None:
-                doc["source"] = f"calibration of {doc.get('created')} cached in {doc['file']}"
-            elif calibrate.auto_allowed() and calibrate.cache_file() is not None:
-                doc = calibrate.calibrate()
-                doc["source"] = "calibrated now" + (f", cached in {doc['file']}" if doc.get("file") else "")
-            else:
-                why = "BMBENCH_CALIBRATE=off" if not calibrate.auto_allowed() else "cache off"
-                doc = dict(formats={}, source=f"default flavour for every format ({why}: not calibrated)")
-            _choices = doc
-    return _choices
+    if _choices is not None:
+        return _choices
+    from . import calibrate
+    forced = os.environ.get(ENV_VAR, "").strip()
+    doc = None if forced else calibrate.cached()
+    if forced:
+        doc = dict(formats={}, source=f"{ENV_VAR}={chosen_flavour()} (forced, every format)")
+    elif doc is not None:
+        doc["source"] = f"calibration of {doc.get('created')} cached in {doc['file']}"
+    elif not calibrate_now:  # not kept: the next call that may calibrate does
+        return dict(formats={}, source="not calibrated yet: the first run that needs a choice calibrates "
+                                       "(or bmbench calibrate)")
+    elif calibrate.auto_allowed() and calibrate.cache_file() is not None:
+        doc = calibrate.calibrate()
+        doc["source"] = "calibrated now" + (f", cached in {doc['file']}" if doc.get("file") else "")
+    else:
+        why = "BMBENCH_CALIBRATE=off" if not calibrate.auto_allowed() else "cache off"
+        doc = dict(formats={}, source=f"default flavour for every format ({why}: not calibrated)")
+    _choices = doc
+    return doc
 
 
 def flavour_for(fmt: str | None) -> str:

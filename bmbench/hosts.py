@@ -151,6 +151,16 @@ def _cpuinfo_field(name: str) -> str | None:
     return None
 
 
+def _cpu_id() -> str | None:
+    """family:model:stepping (x86) or implementer:part:revision (ARM) from /proc/cpuinfo: a VM's model
+    name can be as vague as "AMD EPYC", which names several generations."""
+    for keys in (("cpu family", "model\t", "stepping"), ("CPU implementer", "CPU part", "CPU revision")):
+        values = [_cpuinfo_field(k) for k in keys]
+        if values[0]:
+            return ":".join(v for v in values if v)
+    return None
+
+
 @lru_cache(maxsize=1)
 def detect() -> dict[str, Any]:
     """The local host as measured facts: CPU, caches, memory, governor, kernel, load."""
@@ -171,11 +181,7 @@ def detect() -> dict[str, Any]:
         hostname=platform.node(),
         arch=platform.machine(),
         cpu_model=model,
-        # family:model:stepping (x86) or implementer:part:revision (ARM): a VM's model name can be
-        # as vague as "AMD EPYC", which names several generations
-        cpu_id=":".join(v for v in (_cpuinfo_field(k) for k in (
-            ("cpu family", "model\t", "stepping") if _cpuinfo_field("cpu family") else
-            ("CPU implementer", "CPU part", "CPU revision"))) if v) or None,
+        cpu_id=_cpu_id(),
         cores_physical=psutil.cpu_count(logical=False) or os.cpu_count(),
         cores_logical=psutil.cpu_count(logical=True) or os.cpu_count(),
         cpus_allowed=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),

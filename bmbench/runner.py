@@ -170,16 +170,16 @@ def run_suite(suite: Suite, overrides: dict | None = None, output: str | os.Path
     runs only what it owes and completes it."""
     console = console or Console(stderr=True, markup=False)
     if resume is not None:
-        run = resume
-        overrides, params = run.plan.get("overrides") or {}, run.plan.get("params") or {}
-        rounds = int(run.plan.get("rounds", 1))
+        overrides, params = resume.plan.get("overrides") or {}, resume.plan.get("params") or {}
+        rounds = int(resume.plan.get("rounds", 1))
     else:
         rounds = rounds or suite.rounds
+    cases = suite.cases(overrides, params)  # first: expanding `auto` may calibrate, which the build records
+    if resume is not None:
+        run = resume
+    else:
         run = new_run(suite.name, command)
         run.plan = dict(suite=suite.path, overrides=overrides or {}, params=params or {}, rounds=rounds)
-    cases = suite.cases(overrides, params)
-    if resume is None:  # expanding `auto` may have calibrated the flavours: record the choice made
-        run.build = build_info()
     if rounds > 1:
         for k in sorted(k for k in {c.kind for c in cases} if KINDS[k].pool is None):
             raise BmbenchError(f"kind {k!r} does not pool rounds: run suite {suite.name!r} with --rounds 1")
