@@ -6,7 +6,7 @@ import numpy as _np
 
 
 cdef extern from "bmk.h" nogil:
-    int BMK_N_FLAVOURS
+    enum: BMK_N_FLAVOURS  # a compile-time constant, so the tables below are sized by it
     const char *const bmk_flavour_names[]
     int bmk_flavour_runnable(int flavour)
     int bmk_flavour_compiled(int flavour)
@@ -34,8 +34,8 @@ cdef extern from "bmk.h" nogil:
         int exact
         size_t (*data_bytes)(int64_t rows, int64_t cols)
         size_t (*act_bytes)(int64_t cols)
-        bmk_prep_fn prep[4]
-        bmk_gemv_fn gemv[4]
+        bmk_prep_fn prep[BMK_N_FLAVOURS]
+        bmk_gemv_fn gemv[BMK_N_FLAVOURS]
     const bmk_format bmk_formats[]
     const int bmk_n_formats
     void bmk_gemv(int format, int flavour, const bmk_tensor *w, const void *act, float *y, int threads)
@@ -61,10 +61,10 @@ cdef extern from "bmk.h" nogil:
                                           int64_t n, float eps)
     ctypedef void (*bmk_ssm_fn)(const bmk_ssm_args *a, int64_t h0, int64_t h1)
     ctypedef struct bmk_ssm_table:
-        bmk_conv_fn conv[4]
-        bmk_ssm_fn ssm[2][4]
-        bmk_rmsnorm_fn rmsnorm[4]
-        bmk_gated_rmsnorm_fn gated_rmsnorm[4]
+        bmk_conv_fn conv[BMK_N_FLAVOURS]
+        bmk_ssm_fn ssm[2][BMK_N_FLAVOURS]
+        bmk_rmsnorm_fn rmsnorm[BMK_N_FLAVOURS]
+        bmk_gated_rmsnorm_fn gated_rmsnorm[BMK_N_FLAVOURS]
     const bmk_ssm_table bmk_ssm
     int BMK_N_STATE_TYPES
     void bmk_ssm_step(int flavour, int state_type, const bmk_ssm_args *a, int threads)
@@ -149,7 +149,7 @@ def prep(int fmt, const float[::1] x, uint8_t[::1] act, int act_quant=0, int fla
     _check_act_quant(act_quant)
     if <size_t>act.shape[0] < bmk_formats[fmt].act_bytes(cols):
         raise ValueError("activation buffer too small")
-    if flavour < 0 or flavour >= 4 or bmk_formats[fmt].prep[flavour] == NULL:
+    if flavour < 0 or flavour >= BMK_N_FLAVOURS or bmk_formats[fmt].prep[flavour] == NULL:
         raise ValueError(f"no prep of flavour {flavour} for this format")
     with nogil:
         bmk_formats[fmt].prep[flavour](&x[0], cols, act_quant, &act[0])
@@ -279,10 +279,10 @@ cdef extern from "bmk.h" nogil:
                                         int64_t n, int64_t head_dim, float *out)
     ctypedef void (*bmk_swiglu_fn)(const float *gate, const float *up, float *out, int64_t n)
     ctypedef struct bmk_attn_table:
-        bmk_attn_scores_fn scores[2][4]
-        bmk_softmax_fn softmax[4]
-        bmk_attn_values_fn values[2][4]
-        bmk_swiglu_fn swiglu[4]
+        bmk_attn_scores_fn scores[2][BMK_N_FLAVOURS]
+        bmk_softmax_fn softmax[BMK_N_FLAVOURS]
+        bmk_attn_values_fn values[2][BMK_N_FLAVOURS]
+        bmk_swiglu_fn swiglu[BMK_N_FLAVOURS]
     const bmk_attn_table bmk_attn_kernels
     size_t bmk_kv_row_bytes(int kv_type, int64_t head_dim)
     ctypedef struct bmk_attn_args:

@@ -21,8 +21,11 @@ typedef enum {
     BMK_SCALAR = 0,
     BMK_AVX2 = 1,   /* AVX2 + FMA + F16C */
     BMK_AVX512 = 2, /* AVX-512 F/BW/VL/DQ */
-    BMK_NEON = 3,   /* NEON + dotprod; compiled through SIMDe on x86 */
-    BMK_N_FLAVOURS = 4
+    BMK_NEON = 3,   /* NEON + dotprod (ARMv8.2+: Cortex-A55/A76 on); compiled through SIMDe on x86 */
+    /* the flavours below reuse their parent's kernels where they add nothing (flavours.h) */
+    BMK_AVX512VNNI = 4, /* AVX-512 + VNNI (vpdpbusd) for the integer GEMVs */
+    BMK_NEON_NODOT = 5, /* NEON of ARMv8.0 (Cortex-A53/A72: no dotprod), built for armv8-a */
+    BMK_N_FLAVOURS = 6
 } bmk_flavour;
 
 extern const char *const bmk_flavour_names[BMK_N_FLAVOURS];

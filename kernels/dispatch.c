@@ -12,15 +12,18 @@
 #endif
 #endif
 
-const char *const bmk_flavour_names[BMK_N_FLAVOURS] = {"scalar", "avx2", "avx512", "neon"};
+const char *const bmk_flavour_names[BMK_N_FLAVOURS] = {"scalar", "avx2", "avx512", "neon",
+                                                              "avx512vnni", "neon-nodot"};
 
 int bmk_flavour_compiled(int flavour)
 {
     switch (flavour) {
     case BMK_SCALAR: return 1;
     case BMK_AVX2:
-    case BMK_AVX512: return BMK_HAVE_X86;
-    case BMK_NEON: return BMK_HAVE_NEON;
+    case BMK_AVX512:
+    case BMK_AVX512VNNI: return BMK_HAVE_X86;
+    case BMK_NEON:
+    case BMK_NEON_NODOT: return BMK_HAVE_NEON;
     default: return 0;
     }
 }
@@ -31,7 +34,8 @@ int bmk_flavour_emulated(int flavour)
     (void)flavour;
     return 0;
 #else
-    return flavour == BMK_NEON; /* NEON intrinsics through SIMDe's portable implementation */
+    /* NEON intrinsics through SIMDe's portable implementation */
+    return flavour == BMK_NEON || flavour == BMK_NEON_NODOT;
 #endif
 }
 
@@ -48,6 +52,7 @@ static int x86_avx512(void)
     return x86_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
 }
+static int x86_avx512vnni(void) { return x86_avx512() && __builtin_cpu_supports("avx512vnni"); }
 #endif
 
 static int neon_dotprod(void)
@@ -69,15 +74,17 @@ int bmk_flavour_runnable(int flavour)
 #if BMK_HAVE_X86
     case BMK_AVX2: return x86_avx2();
     case BMK_AVX512: return x86_avx512();
+    case BMK_AVX512VNNI: return x86_avx512vnni();
 #endif
     case BMK_NEON: return neon_dotprod();
+    case BMK_NEON_NODOT: return 1; /* every aarch64 CPU has NEON (ASIMD) */
     default: return 0;
     }
 }
 
 int bmk_best_flavour(void)
 {
-    static const int order[] = {BMK_AVX512, BMK_AVX2, BMK_NEON};
+    static const int order[] = {BMK_AVX512VNNI, BMK_AVX512, BMK_AVX2, BMK_NEON, BMK_NEON_NODOT};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
         if (bmk_flavour_runnable(order[i]) && !bmk_flavour_emulated(order[i])) return order[i];
     return BMK_SCALAR;

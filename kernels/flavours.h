@@ -1,5 +1,8 @@
 /* flavours.h: declares a kernel in every flavour and builds its row of a dispatch table, so that a
- * kernel is added in one line and no list of flavours is kept by hand twice. */
+ * kernel is added in one line and no list of flavours is kept by hand twice.  Two flavours refine a
+ * parent: neon-nodot is every NEON source built a second time for ARMv8.0 (its own symbols,
+ * stem_neon_nodot); avx512vnni has its own kernels only where VNNI changes the code (the integer
+ * GEMVs: BMK_ALL_FLAVOURS_VNNI) and runs the AVX-512 ones elsewhere. */
 #ifndef BMK_FLAVOURS_H
 #define BMK_FLAVOURS_H
 #include "bmk.h"
@@ -8,20 +11,26 @@
     ret stem##_generic args;                                                                        \
     ret stem##_avx2 args;                                                                           \
     ret stem##_avx512 args;                                                                         \
-    ret stem##_neon args;
+    ret stem##_neon args;                                                                           \
+    ret stem##_neon_nodot args;
+#define BMK_DECLARE_VNNI(ret, stem, args) ret stem##_avx512vnni args;
 
 #if BMK_HAVE_X86
-#define BMK_X86_SLOTS(stem) [BMK_AVX2] = stem##_avx2, [BMK_AVX512] = stem##_avx512,
+#define BMK_X86_SLOTS(stem, vnni) [BMK_AVX2] = stem##_avx2, [BMK_AVX512] = stem##_avx512,           \
+                                  [BMK_AVX512VNNI] = stem##_##vnni,
 #else
-#define BMK_X86_SLOTS(stem)
+#define BMK_X86_SLOTS(stem, vnni)
 #endif
 #if BMK_HAVE_NEON
-#define BMK_NEON_SLOT(stem) [BMK_NEON] = stem##_neon,
+#define BMK_NEON_SLOTS(stem) [BMK_NEON] = stem##_neon, [BMK_NEON_NODOT] = stem##_neon_nodot,
 #else
-#define BMK_NEON_SLOT(stem)
+#define BMK_NEON_SLOTS(stem)
 #endif
-/* Table row {generic, avx2, avx512, neon}, NULL where a flavour is not compiled in. */
-#define BMK_ALL_FLAVOURS(stem) {[BMK_SCALAR] = stem##_generic, BMK_X86_SLOTS(stem) BMK_NEON_SLOT(stem)}
+/* Table row indexed by flavour, NULL where a flavour is not compiled in. */
+#define BMK_ALL_FLAVOURS(stem) {[BMK_SCALAR] = stem##_generic, BMK_X86_SLOTS(stem, avx512) BMK_NEON_SLOTS(stem)}
+/* ... for a kernel with a VNNI version of its own */
+#define BMK_ALL_FLAVOURS_VNNI(stem)                                                                 \
+    {[BMK_SCALAR] = stem##_generic, BMK_X86_SLOTS(stem, avx512vnni) BMK_NEON_SLOTS(stem)}
 
 /* bandwidth probe */
 BMK_DECLARE_FLAVOURS(double, bmk_probe_read, (const double *a, size_t n))
@@ -54,8 +63,11 @@ BMK_DECLARE_FLAVOURS(void, bmk_swiglu, (const float *gate, const float *up, floa
 BMK_DECLARE_FLAVOURS(void, bmk_gemv_f32, BMK_GEMV_ARGS)
 BMK_DECLARE_FLAVOURS(void, bmk_gemv_f16, BMK_GEMV_ARGS)
 BMK_DECLARE_FLAVOURS(void, bmk_gemv_tmad, BMK_GEMV_ARGS)
+BMK_DECLARE_VNNI(void, bmk_gemv_tmad, BMK_GEMV_ARGS)
 BMK_DECLARE_FLAVOURS(void, bmk_gemv_tlut, BMK_GEMV_ARGS)
 BMK_DECLARE_FLAVOURS(void, bmk_gemv_q8_0, BMK_GEMV_ARGS)
 BMK_DECLARE_FLAVOURS(void, bmk_gemv_q4_0, BMK_GEMV_ARGS)
+BMK_DECLARE_VNNI(void, bmk_gemv_q8_0, BMK_GEMV_ARGS)
+BMK_DECLARE_VNNI(void, bmk_gemv_q4_0, BMK_GEMV_ARGS)
 
 #endif

@@ -9,7 +9,7 @@
 
 #define BMK_FORMAT_FNS(stem) .data_bytes = stem##_data_bytes, .act_bytes = stem##_act_bytes
 /* one prep for every flavour (a scalar quantiser: cheap beside the GEMV it feeds) */
-#define BMK_ONE_PREP(stem) .prep = {stem##_prep, stem##_prep, stem##_prep, stem##_prep}
+#define BMK_ONE_PREP(stem) .prep = {[0 ... BMK_N_FLAVOURS - 1] = stem##_prep}
 
 const bmk_format bmk_formats[] = {
     {.name = "f32", .bpw = 32, .block = 1, .row_tile = 1, .exact = 0,
@@ -17,13 +17,13 @@ const bmk_format bmk_formats[] = {
     {.name = "f16", .bpw = 16, .block = 1, .row_tile = 1, .exact = 0,
      BMK_FORMAT_FNS(bmk_f16), BMK_ONE_PREP(bmk_f16), .gemv = BMK_ALL_FLAVOURS(bmk_gemv_f16)},
     {.name = "ternary-mad", .bpw = 2, .block = BMK_TMAD_BLOCK, .row_tile = 1, .exact = 1,
-     BMK_FORMAT_FNS(bmk_tmad), BMK_ONE_PREP(bmk_tmad), .gemv = BMK_ALL_FLAVOURS(bmk_gemv_tmad)},
+     BMK_FORMAT_FNS(bmk_tmad), BMK_ONE_PREP(bmk_tmad), .gemv = BMK_ALL_FLAVOURS_VNNI(bmk_gemv_tmad)},
     {.name = "ternary-lut", .bpw = 2, .block = BMK_TLUT_COLS, .row_tile = BMK_TLUT_ROWS, .exact = 1,
      BMK_FORMAT_FNS(bmk_tlut), .prep = BMK_ALL_FLAVOURS(bmk_tlut_prep), .gemv = BMK_ALL_FLAVOURS(bmk_gemv_tlut)},
     {.name = "q8_0", .bpw = 8.5, .block = BMK_Q8_BLOCK, .row_tile = 1, .exact = 0,
-     BMK_FORMAT_FNS(bmk_q8_0), BMK_ONE_PREP(bmk_q8_0), .gemv = BMK_ALL_FLAVOURS(bmk_gemv_q8_0)},
+     BMK_FORMAT_FNS(bmk_q8_0), BMK_ONE_PREP(bmk_q8_0), .gemv = BMK_ALL_FLAVOURS_VNNI(bmk_gemv_q8_0)},
     {.name = "q4_0", .bpw = 4.5, .block = BMK_Q8_BLOCK, .row_tile = 1, .exact = 0,
-     BMK_FORMAT_FNS(bmk_q4_0), BMK_ONE_PREP(bmk_q4_0), .gemv = BMK_ALL_FLAVOURS(bmk_gemv_q4_0)},
+     BMK_FORMAT_FNS(bmk_q4_0), BMK_ONE_PREP(bmk_q4_0), .gemv = BMK_ALL_FLAVOURS_VNNI(bmk_gemv_q4_0)},
 };
 const int bmk_n_formats = sizeof bmk_formats / sizeof bmk_formats[0];
 

@@ -6,7 +6,7 @@
 
 static inline float32x4_t ld(const uint16_t *p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
 
-void bmk_gemv_f16_neon(const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1)
+void BMK_NEON_FN(bmk_gemv_f16)(const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1)
 {
     const float *x = (const float *)BMK_ACT_CDATA(act);
     const int64_t n = w->cols;

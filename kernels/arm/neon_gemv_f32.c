@@ -4,7 +4,7 @@
 #include "../flavours.h"
 #include "../formats.h"
 
-void bmk_gemv_f32_neon(const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1)
+void BMK_NEON_FN(bmk_gemv_f32)(const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1)
 {
     const float *x = (const float *)BMK_ACT_CDATA(act);
     const int64_t n = w->cols;

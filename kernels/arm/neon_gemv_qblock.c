@@ -1,5 +1,5 @@
 /* NEON q8_0 / q4_0 (layouts: kernels/generic/gemv_qblock.c).  A block is two int8x16 vectors;
- * two sdot give its int32 dot, scaled by d_w d_x into a float accumulator.  Four rows per pass
+ * two sdot (bmk_sdot) give its int32 dot, scaled by d_w d_x into a float accumulator.  Four rows per pass
  * share the activation loads.  The two formats differ only in how a block is loaded. */
 #include "neon_compat.h"
 
@@ -40,14 +40,14 @@ static inline float half_to_float(const uint8_t *p)
                 const uint8_t *blk = w0 + (i * nb + b) * BYTES;                                     \
                 int8x16_t v0, v1;                                                                   \
                 load_##name(blk, &v0, &v1);                                                         \
-                const int32x4_t p = vdotq_s32(vdotq_s32(vdupq_n_s32(0), v0, x0), v1, x1);           \
+                const int32x4_t p = bmk_sdot(bmk_sdot(vdupq_n_s32(0), v0, x0), v1, x1);             \
                 acc[i] = vfmaq_f32(acc[i], vcvtq_f32_s32(p), vdupq_n_f32(half_to_float(blk) * xd[b])); \
             }                                                                                       \
         }                                                                                           \
         for (int i = 0; i < nr; i++) out[i] = vaddvq_f32(acc[i]);                                   \
     }                                                                                               \
-    void bmk_gemv_##name##_neon(const bmk_tensor *w, const void *act, float *y, int64_t r0,          \
-                                int64_t r1)                                                         \
+    void BMK_NEON_FN(bmk_gemv_##name)(const bmk_tensor *w, const void *act, float *y, int64_t r0,  \
+                                      int64_t r1)                                                   \
     {                                                                                               \
         const int64_t nb = (w->cols + BMK_Q8_BLOCK - 1) / BMK_Q8_BLOCK;                             \
         const int8_t *xq = bmk_q8_act_q(act);                                                       \

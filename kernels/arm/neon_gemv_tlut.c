@@ -43,7 +43,7 @@ static void tile_dot(const uint8_t *tw, const uint8_t *tab, int64_t steps, int32
     for (int p = 0; p < 8; p++) vst1q_s32(dot + 4 * p, acc[p]);
 }
 
-void bmk_gemv_tlut_neon(const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1)
+void BMK_NEON_FN(bmk_gemv_tlut)(const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1)
 {
     const bmk_act_header *h = (const bmk_act_header *)act;
     const uint8_t *tab = (const uint8_t *)BMK_ACT_CDATA(act);
@@ -59,7 +59,7 @@ void bmk_gemv_tlut_neon(const bmk_tensor *w, const void *act, float *y, int64_t 
 /* The table build (reference: kernels/generic/gemv_tlut.c): a pair's 16 int16 entries in two
  * registers, T = A q0 + B q1 (vmul / vmla by a scalar: exact in int16), their low and high bytes
  * separated by unzipping even and odd bytes. */
-void bmk_tlut_prep_neon(const float *x, int64_t cols, int act_quant, void *act)
+void BMK_NEON_FN(bmk_tlut_prep)(const float *x, int64_t cols, int act_quant, void *act)
 {
     int64_t kp;
     const int8_t *q = bmk_tlut_quant(x, cols, act_quant, act, &kp);

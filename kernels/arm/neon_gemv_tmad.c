@@ -1,5 +1,5 @@
 /* NEON ternary-mad: per 128-weight block two 16-byte loads, shift + mask to 8 x 16 codes w + 1
- * (as int8 0..2), sdot (vdotq_s32) against the int8 activations; four rows per pass share the
+ * (as int8 0..2), sdot (bmk_sdot) against the int8 activations; four rows per pass share the
  * activation loads, two accumulators per row keep two sdot chains in flight. */
 #include "neon_compat.h"
 
@@ -23,14 +23,14 @@ static inline __attribute__((always_inline)) void rows_dot(const uint8_t *w0, in
             const uint8_t *wb = w0 + i * row_bytes + b * 32;
             const uint8x16_t v0 = vld1q_u8(wb), v1 = vld1q_u8(wb + 16);
             int32x4_t a = acc[i][0], c = acc[i][1];
-            a = vdotq_s32(a, vreinterpretq_s8_u8(vandq_u8(v0, m3)), x[0]);
-            c = vdotq_s32(c, vreinterpretq_s8_u8(vandq_u8(v1, m3)), x[1]);
-            a = vdotq_s32(a, vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(v0, 2), m3)), x[2]);
-            c = vdotq_s32(c, vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(v1, 2), m3)), x[3]);
-            a = vdotq_s32(a, vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(v0, 4), m3)), x[4]);
-            c = vdotq_s32(c, vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(v1, 4), m3)), x[5]);
-            a = vdotq_s32(a, vreinterpretq_s8_u8(vshrq_n_u8(v0, 6)), x[6]);
-            c = vdotq_s32(c, vreinterpretq_s8_u8(vshrq_n_u8(v1, 6)), x[7]);
+            a = bmk_sdot(a, vreinterpretq_s8_u8(vandq_u8(v0, m3)), x[0]);
+            c = bmk_sdot(c, vreinterpretq_s8_u8(vandq_u8(v1, m3)), x[1]);
+            a = bmk_sdot(a, vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(v0, 2), m3)), x[2]);
+            c = bmk_sdot(c, vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(v1, 2), m3)), x[3]);
+            a = bmk_sdot(a, vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(v0, 4), m3)), x[4]);
+            c = bmk_sdot(c, vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(v1, 4), m3)), x[5]);
+            a = bmk_sdot(a, vreinterpretq_s8_u8(vshrq_n_u8(v0, 6)), x[6]);
+            c = bmk_sdot(c, vreinterpretq_s8_u8(vshrq_n_u8(v1, 6)), x[7]);
             acc[i][0] = a;
             acc[i][1] = c;
         }
@@ -38,7 +38,7 @@ static inline __attribute__((always_inline)) void rows_dot(const uint8_t *w0, in
     for (int i = 0; i < nr; i++) dot[i] = vaddvq_s32(vaddq_s32(acc[i][0], acc[i][1]));
 }
 
-void bmk_gemv_tmad_neon(const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1)
+void BMK_NEON_FN(bmk_gemv_tmad)(const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1)
 {
     const bmk_act_header *h = (const bmk_act_header *)act;
     const int8_t *q = (const int8_t *)BMK_ACT_CDATA(act);

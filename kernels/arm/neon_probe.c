@@ -3,7 +3,7 @@
 
 #include "../flavours.h"
 
-double bmk_probe_read_neon(const double *a, size_t n)
+double BMK_NEON_FN(bmk_probe_read)(const double *a, size_t n)
 {
     float64x2_t s0 = vdupq_n_f64(0), s1 = s0, s2 = s0, s3 = s0;
     size_t i = 0;
@@ -18,7 +18,7 @@ double bmk_probe_read_neon(const double *a, size_t n)
     return s;
 }
 
-void bmk_probe_copy_neon(double *dst, const double *src, size_t n)
+void BMK_NEON_FN(bmk_probe_copy)(double *dst, const double *src, size_t n)
 {
     size_t i = 0;
     for (; i + 4 <= n; i += 4) {
@@ -28,7 +28,7 @@ void bmk_probe_copy_neon(double *dst, const double *src, size_t n)
     for (; i < n; i++) dst[i] = src[i];
 }
 
-void bmk_probe_triad_neon(double *a, const double *b, const double *c, double s, size_t n)
+void BMK_NEON_FN(bmk_probe_triad)(double *a, const double *b, const double *c, double s, size_t n)
 {
     const float64x2_t vs = vdupq_n_f64(s);
     size_t i = 0;

@@ -34,5 +34,5 @@ static inline float32x4_t bmk_neon_load_i8x4(const int8_t *p)
 }
 #define V_LOAD_I8(p) bmk_neon_load_i8x4((const int8_t *)(p))
 
-#define BMK_ISA neon
+#define BMK_ISA BMK_NEON_SUFFIX
 #endif

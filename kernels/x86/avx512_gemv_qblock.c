@@ -3,11 +3,21 @@
  * w's sign) for q8_0, the sign applied with a mask (AVX-512 has no vpsignb), and for q4_0
  * maddubs(unsigned nibbles, x) with one correction per pass.  A lone last block
  * is loaded into both halves with a zero scale for the copy.  Four rows per pass; the next pass is
- * prefetched as on AVX2. */
+ * prefetched as on AVX2.  Built a second time with BMK_VNNI=1 (flavour avx512vnni): vpdpbusd does
+ * the maddubs + madd pair in one instruction. */
 #include <immintrin.h>
 
 #include "../flavours.h"
 #include "../formats.h"
+
+#if BMK_VNNI
+/* int32 lanes of u . s (unsigned u, signed s bytes), four products per lane */
+#define DOT_US(u, s) _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, s)
+#define Q_FN(stem) stem##_avx512vnni
+#else
+#define DOT_US(u, s) _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1))
+#define Q_FN(stem) stem##_avx512
+#endif
 
 #define Q_ROWS 4
 
@@ -23,26 +33,24 @@ static inline __m256i load_q4_0(const uint8_t *blk)
 
 static inline __m512i pair(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
 
-static inline __m512i madd1(__m512i p) { return _mm512_madd_epi16(p, _mm512_set1_epi16(1)); }
-
 /* int32 lanes of w . x for signed int8 w: maddubs(|w|, x with w's sign) */
 static inline __m512i dot_q8_0(__m512i w, __m512i x, __m512i unused)
 {
     (void)unused;
     const __mmask64 neg = _mm512_movepi8_mask(w);
     const __m512i sx = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
-    return madd1(_mm512_maddubs_epi16(_mm512_abs_epi8(w), sx));
+    return DOT_US(_mm512_abs_epi8(w), sx);
 }
 
 /* int32 lanes of (n - 8) . x: maddubs(n, x) minus the pass's 8 x lanes (xs8) */
 static inline __m512i dot_q4_0(__m512i n, __m512i x, __m512i xs8)
 {
-    return _mm512_sub_epi32(madd1(_mm512_maddubs_epi16(n, x)), xs8);
+    return _mm512_sub_epi32(DOT_US(n, x), xs8);
 }
 
 /* the row-independent term of a pass: 8 x summed like maddubs + madd sums w x (zero for q8_0) */
 static inline __m512i xsum_q8_0(__m512i x) { (void)x; return _mm512_setzero_si512(); }
-static inline __m512i xsum_q4_0(__m512i x) { return madd1(_mm512_maddubs_epi16(_mm512_set1_epi8(8), x)); }
+static inline __m512i xsum_q4_0(__m512i x) { return DOT_US(_mm512_set1_epi8(8), x); }
 
 static inline float d_w(const uint8_t *blk) { return _cvtsh_ss(bmk_load_u16(blk)); }
 
@@ -81,8 +89,7 @@ static inline float d_w(const uint8_t *blk) { return _cvtsh_ss(bmk_load_u16(blk)
         }                                                                                           \
         for (int i = 0; i < nr; i++) out[i] = _mm512_reduce_add_ps(acc[i]);                         \
     }                                                                                               \
-    void bmk_gemv_##name##_avx512(const bmk_tensor *w, const void *act, float *y, int64_t r0,        \
-                                  int64_t r1)                                                       \
+    void Q_FN(bmk_gemv_##name)(const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1) \
     {                                                                                               \
         const int64_t nb = (w->cols + BMK_Q8_BLOCK - 1) / BMK_Q8_BLOCK;                             \
         const int8_t *xq = bmk_q8_act_q(act);                                                       \

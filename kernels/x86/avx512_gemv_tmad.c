@@ -1,20 +1,32 @@
 /* AVX-512 ternary-mad: the 32 code bytes of a block are broadcast to both 256-bit halves; a
  * per-half variable shift (vpsrlvw: 0 | 2, then 4 | 6) + mask gives the codes of elements 0-63,
  * then 64-127, in activation order, so each block is two 64-byte activation loads and two
- * maddubs.  Four rows per pass share the activation loads; the next pass is prefetched. */
+ * maddubs.  Four rows per pass share the activation loads; the next pass is prefetched.
+ * Built a second time with BMK_VNNI=1 (flavour avx512vnni): vpdpbusd multiplies the unsigned codes
+ * by the signed activations and adds into int32 lanes in one instruction, so no int16 stage. */
 #include <immintrin.h>
 
 #include "../flavours.h"
 #include "../formats.h"
 
-#define MAD_CHUNK 16 /* per block and int16 lane: 2 maddubs x 2 products x 2 x 127 = 1016 */
 #define MAD_ROWS 4
+#if BMK_VNNI
+#define MAD_CHUNK ((int64_t)1 << 40) /* int32 all the way: one chunk */
+#define MAD_ACC(s, c, x) _mm512_dpbusd_epi32(s, c, x)
+#define MAD_CHUNK_END(acc, s) _mm512_add_epi32(acc, s)
+#define MAD_FN(stem) stem##_avx512vnni
+#else
+#define MAD_CHUNK 16 /* per block and int16 lane: 2 maddubs x 2 products x 2 x 127 = 1016 */
+#define MAD_ACC(s, c, x) _mm512_add_epi16(s, _mm512_maddubs_epi16(c, x))
+#define MAD_CHUNK_END(acc, s) _mm512_add_epi32(acc, _mm512_madd_epi16(s, _mm512_set1_epi16(1)))
+#define MAD_FN(stem) stem##_avx512
+#endif
 
 static inline __attribute__((always_inline)) void rows_dot(const uint8_t *w0, int64_t row_bytes,
                                                            const int8_t *q, int64_t nb, int nr,
                                                            int32_t *dot)
 {
-    const __m512i m3 = _mm512_set1_epi8(3), ones = _mm512_set1_epi16(1);
+    const __m512i m3 = _mm512_set1_epi8(3);
     const __m512i sh01 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
     const __m512i sh23 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
     __m512i acc[MAD_ROWS];
@@ -36,16 +48,15 @@ static inline __attribute__((always_inline)) void rows_dot(const uint8_t *w0, in
                     _mm256_loadu_si256((const __m256i *)(w0 + i * row_bytes + b * 32)));
                 const __m512i c01 = _mm512_and_si512(_mm512_srlv_epi16(v, sh01), m3);
                 const __m512i c23 = _mm512_and_si512(_mm512_srlv_epi16(v, sh23), m3);
-                s[i] = _mm512_add_epi16(s[i], _mm512_add_epi16(_mm512_maddubs_epi16(c01, x01),
-                                                               _mm512_maddubs_epi16(c23, x23)));
+                s[i] = MAD_ACC(MAD_ACC(s[i], c01, x01), c23, x23);
             }
         }
-        for (int i = 0; i < nr; i++) acc[i] = _mm512_add_epi32(acc[i], _mm512_madd_epi16(s[i], ones));
+        for (int i = 0; i < nr; i++) acc[i] = MAD_CHUNK_END(acc[i], s[i]);
     }
     for (int i = 0; i < nr; i++) dot[i] = _mm512_reduce_add_epi32(acc[i]);
 }
 
-void bmk_gemv_tmad_avx512(const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1)
+void MAD_FN(bmk_gemv_tmad)(const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1)
 {
     const bmk_act_header *h = (const bmk_act_header *)act;
     const int8_t *q = (const int8_t *)BMK_ACT_CDATA(act);
