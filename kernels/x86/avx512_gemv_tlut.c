@@ -21,8 +21,9 @@ static void tiles_dot(const uint8_t *ta, const uint8_t *tb, const uint8_t *tab, 
         __m512i s0 = _mm512_setzero_si512(), s1 = s0;
         for (int64_t k = k0; k < k1; k++) {
             const uint8_t *t = tab + 64 * k;
-            /* the next pass (two tiles on from ta) prefetched linearly (see avx2_gemv_tmad.c) */
-            _mm_prefetch((const char *)(ta + 2 * 32 * steps + 64 * k), _MM_HINT_T0);
+            /* the next pass (two tiles on from ta) prefetched linearly into L2 (see
+             * avx2_gemv_tlut.c) */
+            _mm_prefetch((const char *)(ta + 2 * 32 * steps + 64 * k), _MM_HINT_T1);
             const __m512i v = _mm512_inserti64x4(
                 _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(ta + 32 * k))),
                 _mm256_loadu_si256((const __m256i *)(tb + 32 * k)), 1);
