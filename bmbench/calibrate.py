@@ -16,6 +16,7 @@ automatically (the default flavour then stands for every format)."""
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import os
@@ -31,13 +32,17 @@ MARGIN = 0.03
 ENV_VAR = "BMBENCH_CALIBRATE"
 
 
+@functools.cache
 def _build_id() -> str:
+    """bmbench version, compiler and flags, and a digest of the kernel library itself: a rebuilt
+    kernel (same version, new code) calibrates again."""
     from . import __version__
+    digest = hashlib.sha1(Path(_kernels.__file__).read_bytes()).hexdigest()[:12]
     try:
         from . import _build_info as b
-        return f"{__version__} {b.COMPILER} {b.CFLAGS} {b.BUILDTYPE}"
+        return f"{__version__} {b.COMPILER} {b.CFLAGS} {b.BUILDTYPE} kernels {digest}"
     except ImportError:  # pragma: no cover
-        return __version__
+        return f"{__version__} kernels {digest}"
 
 
 def cpu_key() -> str:
