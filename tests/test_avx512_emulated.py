@@ -43,19 +43,20 @@ class _Tensor(ctypes.Structure):
                 ("scale", ctypes.c_float)]
 
 
-def _build(tmp_path_factory, pattern: str):
+def _build(tmp_path_factory, pattern: str, defines=()):
     if dispatch.runnable("avx512"):
         pytest.skip("AVX-512 runs natively here: the flavour tests cover it")
     cc = shutil.which("cc") or shutil.which("gcc")
     srcs = sorted((SRC / "x86").glob(pattern))
     if cc is None or not srcs:
         pytest.skip("no C compiler or no kernel sources")
+    srcs += [SRC / "generic" / "gemv_tlut.c", SRC / "quant.c"]  # what the SIMD table preps call
     simde_py = pytest.importorskip("simde_py")
     d = tmp_path_factory.mktemp("avx512emu")
     (d / "immintrin.h").write_text(SHIM)
     so = d / "libavx512emu.so"
     cmd = [cc, "-O1", "-std=gnu11", "-shared", "-fPIC", "-w", f"-I{d}", f"-I{simde_py.get_include()}",
-           "-DBMK_HAVE_X86=1", "-DBMK_HAVE_NEON=1", "-o", str(so)] + [str(s) for s in srcs]
+           "-DBMK_HAVE_X86=1", "-DBMK_HAVE_NEON=1", *defines, "-o", str(so)] + [str(s) for s in srcs]
     r = subprocess.run(cmd + ["-lm"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     return ctypes.CDLL(str(so))
@@ -67,12 +68,21 @@ def lib(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def vnni_lib(tmp_path_factory):
+    """the avx512vnni flavour's own kernels: the integer GEMVs built again with vpdpbusd"""
+    return _build(tmp_path_factory, "avx512_gemv_[tq][mb]*.c", ["-DBMK_VNNI=1"])
+
+
+VNNI = ["ternary-mad", "q8_0", "q4_0"]
+
+
+@pytest.fixture(scope="module")
 def attn_lib(tmp_path_factory):
     return _build(tmp_path_factory, "avx512_attn.c")
 
 
-def _avx512_gemv(lib, fmt, w, act):
-    fn = getattr(lib, f"bmk_gemv_{STEMS[fmt.name]}_avx512")
+def _avx512_gemv(lib, fmt, w, act, flavour="avx512"):
+    fn = getattr(lib, f"bmk_gemv_{STEMS[fmt.name]}_{flavour}")
     t = _Tensor(w.data.ctypes.data, w.rows, w.cols, w.scale)
     y = np.full(w.rows, np.nan, dtype=np.float32)
     mid = w.rows // 2 // fmt.row_tile * fmt.row_tile  # two row ranges, split as the driver does
@@ -84,15 +94,16 @@ def _avx512_gemv(lib, fmt, w, act):
 
 
 @pytest.mark.parametrize("rows,cols", SHAPES)
-@pytest.mark.parametrize("fmt_name", list(STEMS))
-def test_avx512_through_simde_matches_scalar(lib, fmt_name, rows, cols):
+@pytest.mark.parametrize("variant,fmt_name", [("avx512", f) for f in STEMS] + [("avx512vnni", f) for f in VNNI])
+def test_avx512_through_simde_matches_scalar(request, variant, fmt_name, rows, cols):
+    lib = request.getfixturevalue("lib" if variant == "avx512" else "vnni_lib")
     fmt = formats.get(fmt_name)
     rng = np.random.default_rng(rows * 31 + cols)
     w = fmt.quantise(rng.standard_normal((rows, cols)) / np.sqrt(cols))
     x = rng.standard_normal(cols).astype(np.float32)
     act = formats.prepare(fmt, x)
     ref = formats.gemv(w, x, flavour="scalar", act=act)
-    y = _avx512_gemv(lib, fmt, w, act)
+    y = _avx512_gemv(lib, fmt, w, act, variant)
     if fmt.exact:
         np.testing.assert_array_equal(y, ref)
     else:
