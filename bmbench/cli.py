@@ -485,8 +485,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     def axes(sp, kernel=False):
-        from . import dispatch
-        sp.add_argument("--flavour", help=f"kernel flavour(s), comma separated: {','.join(dispatch.FLAVOURS)},all,auto")
+        sp.add_argument("--flavour", help="kernel flavour(s), comma separated (`bmbench info` lists them), "
+                                          "all or auto")
         sp.add_argument("--threads", help="thread count(s), comma separated, or 'all'")
         if kernel:
             sp.add_argument("--kernel", help="probe kernel(s): read,copy,triad")

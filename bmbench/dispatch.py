@@ -2,8 +2,7 @@
 one) resolved once per process, and per GEMV format the flavour this host's calibration chose
 (bmbench.calibrate: measured once per CPU and build, cached).
 
-BMBENCH_KERNELS=<flavour> (scalar, avx2, avx512, avx512vnni, neon, neon-nodot) forces one flavour for
-every kernel.
+BMBENCH_KERNELS=<flavour> (one of FLAVOURS, the library's names) forces one flavour for every kernel.
 """
 from __future__ import annotations
 
