@@ -26,7 +26,8 @@ int main(int argc, char **argv)
     if (!f) return 2;
     int cases = 0, fails = 0;
     static const int neon[] = {BMK_NEON, BMK_NEON_NODOT};
-    int ran[2] = {0, 0};
+    enum { N_NEON = sizeof neon / sizeof neon[0] };
+    int ran[N_NEON] = {0};
     char name[17] = {0};
     while (fread(name, 16, 1, f) == 1) {
         int64_t rows, cols, nbytes;
@@ -53,7 +54,7 @@ int main(int argc, char **argv)
         int bad = 0;
         for (int64_t r = 0; r < rows; r++)
             if (!close_enough(yg[r], ref[r], rtol, bound[r], F->exact)) bad++;
-        for (size_t k = 0; k < sizeof neon / sizeof neon[0]; k++) {
+        for (size_t k = 0; k < N_NEON; k++) {
             if (!bmk_flavour_runnable(neon[k])) continue; /* dotprod on a CPU without it */
             ran[k] = 1;
             memset(act_n, 0, act_bytes);
@@ -71,7 +72,7 @@ int main(int argc, char **argv)
         cases++;
         free(data), free(x), free(ref), free(bound), free(yg), free(yn), free(act), free(act_n);
     }
-    for (size_t k = 0; k < 2; k++)
+    for (size_t k = 0; k < N_NEON; k++)
         if (ran[k]) printf("ran %s\n", bmk_flavour_names[neon[k]]);
     printf("%d cases, %d failed\n", cases, fails);
     return fails != 0;
