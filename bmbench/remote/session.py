@@ -20,11 +20,16 @@ import signal
 import tempfile
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import asyncssh
+with warnings.catch_warnings():
+    # asyncssh still defines DSA keys, which cryptography >= 48 deprecates loudly on import: a user's
+    # terminal (and the CLI's one-line errors) should not carry a library's notice to itself
+    warnings.simplefilter("ignore")
+    import asyncssh
 
 from .. import results
 from ..errors import BmbenchError
