@@ -39,6 +39,8 @@ cdef extern from "bmk.h" nogil:
     const bmk_format bmk_formats[]
     const int bmk_n_formats
     void bmk_gemv(int format, int flavour, const bmk_tensor *w, const void *act, float *y, int threads)
+    void bmk_gemm(int format, int flavour, const bmk_tensor *w, const void *acts, size_t act_stride, int64_t n,
+                  float *y, int64_t y_stride, int threads)
     void bmk_gemv_loop(int format, int flavour, const bmk_tensor *tensors, int n_tensors,
                        const float *x, int act_quant, void *act, float *y, long calls, int threads)
 
@@ -173,6 +175,26 @@ def gemv(int fmt, int flavour, const uint8_t[::1] data, int64_t rows, int64_t co
     t.scale = scale
     with nogil:
         bmk_gemv(fmt, flavour, &t, &act[0], &y[0], threads)
+
+
+def gemm(int fmt, int flavour, const uint8_t[::1] data, int64_t rows, int64_t cols, float scale,
+         const uint8_t[:, ::1] acts, float[:, ::1] y, int threads=1):
+    """y[j] = W x_j for the vectors prepared by prep() into the rows of acts (bmk_gemm)."""
+    cdef bmk_tensor t
+    if bmk_formats[fmt].gemv[flavour] == NULL:
+        raise ValueError(f"flavour {FLAVOURS[flavour]} not compiled for this format")
+    if <size_t>data.shape[0] < bmk_formats[fmt].data_bytes(rows, cols):
+        raise ValueError("weight buffer too small for its shape")
+    if y.shape[0] != acts.shape[0] or y.shape[1] < rows or acts.shape[0] < 1:
+        raise ValueError("need one output row of >= rows values per activation row")
+    if <size_t>acts.shape[1] < bmk_formats[fmt].act_bytes(cols) or acts.shape[1] % 64:
+        raise ValueError("activation rows too small, or not a multiple of 64 bytes")
+    t.data = &data[0]
+    t.rows = rows
+    t.cols = cols
+    t.scale = scale
+    with nogil:
+        bmk_gemm(fmt, flavour, &t, &acts[0, 0], acts.shape[1], acts.shape[0], &y[0, 0], y.shape[1], threads)
 
 
 def gemv_loop(int fmt, int flavour, list datas, int64_t rows, int64_t cols, float scale,
@@ -424,9 +446,10 @@ cdef extern from "decode.h" nogil:
     void bmk_model_reset(bmk_model *m)
     int32_t bmk_model_step(bmk_model *m, int32_t token, int want_logits)
     const float *bmk_model_logits(const bmk_model *m)
-    int64_t bmk_model_decode(bmk_model *m, const int32_t *prompt, int64_t n_prompt, int64_t n_new,
-                             int32_t *out_tokens, int64_t *t_ns)
+    int64_t bmk_model_decode(bmk_model *m, const int32_t *prompt, int64_t n_prompt, int64_t batch,
+                             int64_t n_new, int32_t *out_tokens, int64_t *t_ns)
     size_t bmk_model_state_bytes(const bmk_model *m)
+    void bmk_model_read_state(const bmk_model *m, uint8_t *out)
     void bmk_model_fill_state(bmk_model *m, uint64_t seed)
 
 cdef const float *_vec(object a, int64_t n, str name, list keep) except NULL:
@@ -543,16 +566,17 @@ cdef class Decoder:
         cdef float *p = <float *>bmk_model_logits(self.m)
         return _np.asarray(<float[:self.vocab]>p).copy()
 
-    def decode(self, const int32_t[::1] prompt, int32_t[::1] out_tokens, int64_t[::1] t_ns):
-        """Greedy decode of len(out_tokens) tokens after the prompt; t_ns needs
-        len(prompt) + len(out_tokens) entries (see bmk_model_decode)."""
+    def decode(self, const int32_t[::1] prompt, int32_t[::1] out_tokens, int64_t[::1] t_ns, int64_t batch=0):
+        """Greedy decode of len(out_tokens) tokens after the prompt, run in batches of `batch`
+        tokens (1: token by token, 0: all at once); t_ns needs len(prompt) + len(out_tokens)
+        entries (see bmk_model_decode)."""
         cdef int64_t n_prompt = prompt.shape[0], n_new = out_tokens.shape[0], r
         if n_prompt < 1 or n_new < 1:
             raise ValueError("decode needs at least one prompt token and one new token")
         if t_ns.shape[0] < n_prompt + n_new:
             raise ValueError("t_ns too short")
         with nogil:
-            r = bmk_model_decode(self.m, &prompt[0], n_prompt, n_new, &out_tokens[0], &t_ns[0])
+            r = bmk_model_decode(self.m, &prompt[0], n_prompt, batch, n_new, &out_tokens[0], &t_ns[0])
         if r == -2:
             raise ValueError("prompt token outside the vocabulary")
         if r < 0:
@@ -567,6 +591,13 @@ cdef class Decoder:
     @property
     def state_bytes(self):
         return bmk_model_state_bytes(self.m)
+
+    def read_state(self):
+        """A copy of the recurrent state's bytes (see bmk_model_read_state)."""
+        out = _np.empty(bmk_model_state_bytes(self.m), dtype=_np.uint8)
+        cdef uint8_t[::1] o = out
+        bmk_model_read_state(self.m, &o[0])
+        return out
 
 
 # --------------------------------------------------------------- transformer engine (transformer.h)
@@ -596,8 +627,8 @@ cdef extern from "transformer.h" nogil:
     int64_t bmk_tf_position(const bmk_tf *m)
     int32_t bmk_tf_step(bmk_tf *m, int32_t token, int want_logits)
     const float *bmk_tf_logits(const bmk_tf *m)
-    int64_t bmk_tf_decode(bmk_tf *m, const int32_t *prompt, int64_t n_prompt, int64_t n_new,
-                          int32_t *out_tokens, int64_t *t_ns)
+    int64_t bmk_tf_decode(bmk_tf *m, const int32_t *prompt, int64_t n_prompt, int64_t batch,
+                          int64_t n_new, int32_t *out_tokens, int64_t *t_ns)
     int bmk_tf_fill_context(bmk_tf *m, int64_t n, uint64_t seed)
     void bmk_tf_kv_read(const bmk_tf *m, int64_t layer, int which, float *out)
     size_t bmk_tf_kv_bytes_per_position(const bmk_tf *m)
@@ -689,15 +720,16 @@ cdef class TransformerDecoder:
         cdef float *p = <float *>bmk_tf_logits(self.m)
         return _np.asarray(<float[:self.vocab]>p).copy()
 
-    def decode(self, const int32_t[::1] prompt, int32_t[::1] out_tokens, int64_t[::1] t_ns):
-        """Greedy decode of len(out_tokens) tokens after the prompt (see bmk_tf_decode)."""
+    def decode(self, const int32_t[::1] prompt, int32_t[::1] out_tokens, int64_t[::1] t_ns, int64_t batch=0):
+        """Greedy decode of len(out_tokens) tokens after the prompt, in batches of `batch` tokens
+        (see bmk_tf_decode)."""
         cdef int64_t n_prompt = prompt.shape[0], n_new = out_tokens.shape[0], r
         if n_prompt < 1 or n_new < 1:
             raise ValueError("decode needs at least one prompt token and one new token")
         if t_ns.shape[0] < n_prompt + n_new:
             raise ValueError("t_ns too short")
         with nogil:
-            r = bmk_tf_decode(self.m, &prompt[0], n_prompt, n_new, &out_tokens[0], &t_ns[0])
+            r = bmk_tf_decode(self.m, &prompt[0], n_prompt, batch, n_new, &out_tokens[0], &t_ns[0])
         if r == -2:
             raise ValueError("prompt token outside the vocabulary")
         if r == -3:

@@ -4,6 +4,13 @@ Per repetition the state is reset, the prompt runs (prefill, timed), then `token
 generated; tok/s is computed per repetition from the generated tokens after the first (whose time
 belongs to prefill).  The bound and efficiency use the DRAM read bandwidth probed in the same run.
 
+Prefill (prompt processing, llama-bench's pp) is a measured phase of its own: the prompt
+(`prompt_len` seeded random tokens, or `prompt_tokens`) runs batched (`prefill: batched`, the
+default: each projection one GEMM over up to 64 tokens; `token`: one step per token), pp_tok_s =
+prompt tokens / the time until the first new token is known (its logits included), ttft_ms that
+time.  Prefill is compute-bound; its roof is the engine's batched GEMM measured in cache on this
+host (pp_roof_tok_s, projected from that rate and the weights a token multiplies).
+
 Mamba-2 and transformer models alike (the engine follows the config's family).  With `context` N > 0
 the state first stands in for an N-token context without running it (`fill_context`: a synthetic KV
 cache for a transformer, a synthetic SSM/conv state for Mamba-2; `extra.context_fill` says which),
@@ -51,6 +58,28 @@ def load_weights(p: dict):
     seed = int(p.get("seed", 0))
     w, origin = cache.synthetic_weights(config.get_config(p["model"]), p["format"], seed)
     return w, f"synthetic seed {seed} ({origin})"
+
+
+def gemm_weights_per_s_in_cache(fmt_name: str, cols: int, rows: int, flavour: str, n: int) -> float:
+    """Compute side of prefill: weights per second one thread multiplies with the batched GEMM
+    (bmk_gemm, n vectors, the activations prepared beforehand) on a matrix that fits in L2."""
+    from . import _kernels
+    from .dispatch import flavour_id
+    fmt = formats.get(fmt_name)
+    rows = max(fmt.row_tile, min(rows, (256 * 1024 * 8) // int(fmt.bpw * cols) // fmt.row_tile * fmt.row_tile))
+    packed = fmt.synthetic(np.random.default_rng(2), rows, cols)
+    fl = flavour_id(flavour)
+    stride = -(-fmt.act_bytes(cols) // 64) * 64
+    acts = formats.aligned_empty(n * stride).reshape(n, stride)
+    for j, x in enumerate(np.random.default_rng(3).standard_normal((n, cols)).astype(np.float32)):
+        _kernels.prep(fmt.id, x, acts[j], 0, fl)
+    y = np.empty((n, rows), dtype=np.float32)
+    times = []
+    for _ in range(7):
+        t = time.perf_counter()
+        _kernels.gemm(fmt.id, fl, packed.data, rows, cols, packed.scale, acts, y, 1)
+        times.append(time.perf_counter() - t)
+    return n * rows * cols / float(np.median(times[2:]))
 
 
 def cycles_per_weight_in_cache(fmt_name: str, cols: int, rows: int, flavour: str) -> float | None:
@@ -102,6 +131,8 @@ def normalise_params(p: dict) -> dict:
     counterpart (ternary-lut and ternary-mad -> tq2_0), options llama.cpp has no use for are refused;
     a llama.cpp-only type under the bmbench engine is refused."""
     from .llamacpp import GGUF_TYPES, gguf_type_for
+    if p.get("prompt_tokens"):  # the user's prompt replaces the suite's prompt length
+        p = {k: v for k, v in p.items() if k != "prompt_len"}
     fmt = p.get("format")
     if p.get("engine", "bmbench") == "llamacpp":
         if p.get("weights"):
@@ -225,8 +256,8 @@ def run_case(spec: dict) -> CaseResult:
     threads, n_new = int(p["threads"]), int(p.get("tokens", 128))
     context = int(p.get("context", 0))
     engine = p.get("engine", "bmbench")
-    # the default prompt folded into small test vocabularies; a user's prompt is taken as given
-    prompt = list(p.get("prompt_tokens") or (t % _vocab(p) for t in DEFAULT_PROMPT))
+    prompt = _prompt(p)
+    batch = 1 if p.get("prefill") == "token" else 0
     max_context = context + len(prompt) + n_new
     s = (_setup_llamacpp if engine == "llamacpp" else _setup_bmbench)(p, max_context, spec)
     if isinstance(s, CaseResult):
@@ -267,7 +298,7 @@ def run_case(spec: dict) -> CaseResult:
             if probe_sample:
                 probe_gbps.append(probe_sample())
             fill_ms.append(start())
-            run = eng.decode(prompt, n_new)
+            run = eng.decode(prompt, n_new, batch=batch)
             gen_ns = run.token_ns
             tok_s.append(len(gen_ns) / (gen_ns.sum() * 1e-9) if len(gen_ns) else float("nan"))
             prefill_ms.append(run.prefill_ns * 1e-6)
@@ -278,9 +309,7 @@ def run_case(spec: dict) -> CaseResult:
     metrics = {
         "tok_s": Metric.from_samples(tok_s, "tok/s", method=s.method_note.lstrip("; ") or None),
         **_latencies(latencies, "per-token latency over all repetitions" + s.method_note),
-        "prefill_ms": Metric.from_samples(prefill_ms, "ms", better="lower",
-                                          method=f"{len(prompt)} prompt tokens, token by token"
-                                          + (f", after a context of {context}" if context else "")),
+        **_prefill_metrics(prompt, prefill_ms, batch, context, s.method_note),
     }
     if probe_gbps:
         metrics["pct_of_probe"] = Metric.from_samples(
@@ -292,6 +321,8 @@ def run_case(spec: dict) -> CaseResult:
         rows, cols = s.config.gemv_shape
         roof.update(weights_per_token=s.config.gemv_weights_per_token(),
                     cycles_per_weight_in_cache=cycles_per_weight_in_cache(p["format"], cols, rows, p["flavour"]))
+        if batch == 0 and len(prompt) > 1:
+            _prefill_roof(metrics, roof, p["format"], cols, rows, p["flavour"], threads, len(prompt))
     if transformer:
         roof.update(kv_positions=kv_positions, kv_bytes_per_position=s.memory.get("kv_bytes_per_position"),
                     kv_method="KV cache read per token at the mean positions attended by the timed tokens "
@@ -323,6 +354,46 @@ def run_case(spec: dict) -> CaseResult:
         metrics=metrics, memory=s.memory, roofline=roof, energy=energy, extra=extra, engine=s.engine_info)
     set_bound(case, spec.get("probe") or {})
     return case
+
+
+def _prompt(p: dict) -> list[int]:
+    """The case's prompt: the user's tokens as given, `prompt_len` seeded random tokens of the
+    vocabulary, or the default short prompt folded into small test vocabularies."""
+    if p.get("prompt_tokens"):
+        return [int(t) for t in p["prompt_tokens"]]
+    vocab = _vocab(p)
+    if p.get("prompt_len"):
+        n = int(p["prompt_len"])
+        if n < 1:
+            raise BmbenchError(f"prompt_len must be >= 1, got {n}")
+        return np.random.default_rng([int(p.get("seed", 0)), n]).integers(0, vocab, n).tolist()
+    return [t % vocab for t in DEFAULT_PROMPT]
+
+
+def _prefill_metrics(prompt: list[int], prefill_ms: list[float], batch: int, context: int, note: str) -> dict:
+    how = (f"{len(prompt)} prompt tokens " + ("token by token" if batch == 1 else "batched")
+           + (f", after a context of {context}" if context else "") + note)
+    return {
+        "pp_tok_s": Metric.from_samples([len(prompt) / (ms * 1e-3) for ms in prefill_ms], "tok/s", method=(
+            "prompt tokens / wall time until the first new token is known (prefill + its logits); " + how)),
+        "ttft_ms": Metric.from_samples(prefill_ms, "ms", better="lower", method=(
+            "time to first token: the prompt and the first new token's logits; " + how)),
+    }
+
+
+def _prefill_roof(metrics: dict, roof: dict, fmt: str, cols: int, rows: int, flavour: str, threads: int,
+                  n_prompt: int) -> None:
+    """pp_roof_tok_s (projected): the batched GEMM's in-cache rate x threads / weights per token,
+    and pp's % of it."""
+    rate = gemm_weights_per_s_in_cache(fmt, cols, rows, flavour, min(n_prompt, 64))
+    bound = threads * rate / roof["weights_per_token"]
+    roof.update(gemm_weights_per_s_in_cache=rate, pp_roof_tok_s=bound)
+    metrics["pp_roof_tok_s"] = Metric(value=bound, unit="tok/s", provenance="projected", method=(
+        f"compute roof: batched GEMM of {min(n_prompt, 64)} vectors in L2 ({fmt}, {flavour}, 1 thread, "
+        f"{rate / 1e9:.1f} Gweights/s, measured here) x {threads} thread(s) / {roof['weights_per_token'] / 1e6:.0f}M "
+        "weights per token; norms, conv and state update not counted"))
+    metrics["pct_of_pp_roof"] = Metric.from_samples(
+        [100 * v / bound for v in metrics["pp_tok_s"].samples], "%", method="measured pp tok/s / compute roof")
 
 
 REFERENCE_MAX_BYTES = 64 << 20  # the float64 references dequantise every matrix: tiny models only

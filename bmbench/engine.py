@@ -29,7 +29,8 @@ class DecodeRun:
     """One greedy decode: the tokens and a CLOCK_MONOTONIC timestamp per step (kernels/decode.h)."""
     prompt: np.ndarray  # int32 [n_prompt]
     tokens: np.ndarray  # int32 [n_new]
-    t_ns: np.ndarray    # int64 [n_prompt + n_new]: start, after each prompt token, after each new token
+    t_ns: np.ndarray    # int64 [n_prompt + n_new]: start, after each prompt batch (one entry per
+                        # token of it), after each new token
 
     @property
     def prefill_ns(self) -> int:
@@ -68,16 +69,18 @@ class _Greedy:
         """A copy of the last step's logits (float32 [vocab])."""
         return self._c.logits()
 
-    def decode(self, prompt: Sequence[int], n_new: int) -> DecodeRun:
+    def decode(self, prompt: Sequence[int], n_new: int, batch: int = 0) -> DecodeRun:
         """Run the prompt, then generate n_new tokens greedily; the state carries on from before
-        (call reset() first for a fresh sequence)."""
+        (call reset() first for a fresh sequence).  The prompt runs in batches of `batch` tokens
+        (0: as one batch, the engine's GEMM over up to 64 tokens at a time; 1: token by token);
+        the result is the same either way, bit for bit."""
         p = np.ascontiguousarray(prompt, dtype=np.int32).reshape(-1)
         if len(p) < 1 or n_new < 1:
             raise BmbenchError("decode needs at least one prompt token and one new token")
         out = np.empty(n_new, dtype=np.int32)
         t_ns = np.empty(len(p) + n_new, dtype=np.int64)
         try:
-            self._c.decode(p, out, t_ns)
+            self._c.decode(p, out, t_ns, int(batch))
         except ValueError as e:
             raise BmbenchError(str(e)) from None
         return DecodeRun(prompt=p, tokens=out, t_ns=t_ns)
@@ -120,6 +123,10 @@ class Engine(_Greedy):
     def state_bytes(self) -> int:
         """Recurrent state (SSM + conv) read and written per token, bytes."""
         return self._c.state_bytes
+
+    def read_state(self) -> np.ndarray:
+        """The recurrent state's bytes (every layer's SSM state, then every layer's conv state)."""
+        return self._c.read_state()
 
     def reset(self) -> None:
         """Zero the recurrent state: the next token starts a new sequence."""

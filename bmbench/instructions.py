@@ -27,7 +27,7 @@ _DECODE = """
 from bmbench.engine import engine_for
 from bmbench.models import get_config, synthetic_weights
 eng = engine_for(synthetic_weights(get_config({model!r}), {fmt!r}, 0), threads=1, flavour={flavour!r})
-eng.decode({prompt!r}, {tokens})
+eng.decode({prompt!r}, {tokens}, batch=1)  # token by token: every token one step
 """
 
 

@@ -20,7 +20,8 @@ from .results import RunResult, to_dict
 LABELS = {"tok_s": "tg tok/s", "latency_p50": "p50 ms", "latency_p99": "p99 ms", "pct_of_bound": "% of bound",
           "pct_of_probe": "% of probe", "time_per_call": "us/call", "weight_gbps": "weight GB/s",
           "pct_of_dram_read": "% of DRAM read", "pct_of_cache_read": "% of cache read",
-          "speedup_vs_scalar": "x scalar"}
+          "speedup_vs_scalar": "x scalar", "pp_tok_s": "pp tok/s", "ttft_ms": "TTFT ms",
+          "pct_of_pp_roof": "% of pp roof"}
 CAPTION = "medians of the samples measured on this host; [low-high] = 95% bootstrap interval of the median"
 LONG_COLUMNS = ("case_id", "status", "engine", "model", "format", "flavour", "threads", "context", "metric",
                 "value", "unit", "cv", "n", "provenance")

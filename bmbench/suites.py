@@ -104,7 +104,7 @@ class Suite:
                     id_keys = [k for k in kind.id_params if k not in keys
                                                and p.get(k, kind.defaults.get(k)) != kind.defaults.get(k)]
                     cid = _case_id(self.name if len(self.groups) == 1 else f"{self.name}/{g.kind}",
-                                   id_keys + keys, named)
+                                   keys + id_keys, named)
                     out.append(Case(case_id=cid, suite=self.name, kind=g.kind, params=p,
                                     warmup=self.warmup, repetitions=self.repetitions,
                                     min_repetitions=self.min_repetitions,
@@ -135,8 +135,11 @@ def _expand(p: dict) -> list[dict]:
     return [p]
 
 
+ID_PREFIX = {"threads": "t", "prompt_len": "pp"}  # llama-bench's names: t2, pp128
+
+
 def _case_id(suite: str, keys: list[str], p: dict) -> str:
-    parts = [str(p[k]) if k != "threads" else f"t{p[k]}" for k in keys if k in p]
+    parts = [f"{ID_PREFIX.get(k, '')}{p[k]}" for k in keys if k in p]
     return "/".join([suite] + parts)
 
 

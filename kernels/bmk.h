@@ -130,6 +130,17 @@ void bmk_gemv(int format, int flavour, const bmk_tensor *w, const void *act, flo
  * one parallel region across several kernels (the decode engine's team per token). */
 void bmk_gemv_slice(int format, int flavour, const bmk_tensor *w, const void *act, float *y, int id, int nt);
 
+/* Batched GEMV (prefill): y[j * y_stride + r] = row r of W . x_j for n vectors prepared by the
+ * format's prep, vector j at acts + j * act_stride bytes.  Each thread takes bmk_gemv_slice's rows
+ * and runs them in blocks of about BMK_GEMM_BLOCK_BYTES of weights, each block through all n
+ * vectors: the weights come from memory once per batch and from L2 after, and every output is the
+ * format's GEMV kernel's (bitwise n GEMVs). */
+#define BMK_GEMM_BLOCK_BYTES (128 * 1024)
+void bmk_gemm(int format, int flavour, const bmk_tensor *w, const void *acts, size_t act_stride, int64_t n, float *y,
+              int64_t y_stride, int threads);
+void bmk_gemm_slice(int format, int flavour, const bmk_tensor *w, const void *acts, size_t act_stride, int64_t n,
+                    float *y, int64_t y_stride, int id, int nt);
+
 /* Benchmark loop (bench.c): `calls` x (prep + GEMV) over a rotating set of tensors. */
 void bmk_gemv_loop(int format, int flavour, const bmk_tensor *tensors, int n_tensors, const float *x,
                    int act_quant, void *act, float *y, long calls, int threads);

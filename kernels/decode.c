@@ -24,8 +24,10 @@ struct bmk_model {
     float *conv_w;     /* per layer [d_conv, conv_dim], the kernel's tap-major layout */
     float *conv_state; /* per layer [d_conv - 1, conv_dim] */
     void *ssm_state;   /* per layer [n_heads, head_dim, d_state], fp32 or fp16 */
+    /* a batch of up to BMK_BATCH tokens: row t of each is token t's */
     float *h, *u, *xz, *y, *tmp, *logits;
-    void *act;         /* prepared activations, the largest any projection needs */
+    uint8_t *act;      /* prepared activations, act_stride bytes per token (the largest any projection needs) */
+    size_t act_stride;
 };
 
 static void *alloc_zeroed(size_t bytes)
@@ -112,13 +114,14 @@ bmk_model *bmk_model_create(const bmk_model_desc *desc, const char **err)
     m->conv_w = alloc_zeroed((size_t)(L * d->d_conv * m->conv_dim) * 4);
     m->conv_state = alloc_zeroed((size_t)(L * (d->d_conv - 1) * m->conv_dim) * 4);
     m->ssm_state = alloc_zeroed((size_t)L * m->ssm_layer_bytes);
-    m->h = alloc_zeroed((size_t)d->d_model * 4);
-    m->u = alloc_zeroed((size_t)d->d_model * 4);
-    m->tmp = alloc_zeroed((size_t)d->d_model * 4);
-    m->xz = alloc_zeroed((size_t)m->xz_rows * 4);
-    m->y = alloc_zeroed((size_t)d->d_inner * 4);
+    m->h = alloc_zeroed((size_t)(BMK_BATCH * d->d_model) * 4);
+    m->u = alloc_zeroed((size_t)(BMK_BATCH * d->d_model) * 4);
+    m->tmp = alloc_zeroed((size_t)(BMK_BATCH * d->d_model) * 4);
+    m->xz = alloc_zeroed((size_t)(BMK_BATCH * m->xz_rows) * 4);
+    m->y = alloc_zeroed((size_t)(BMK_BATCH * d->d_inner) * 4);
     m->logits = alloc_zeroed((size_t)d->vocab * 4);
-    m->act = alloc_zeroed(act);
+    m->act_stride = (act + 63) / 64 * 64;
+    m->act = alloc_zeroed(BMK_BATCH * m->act_stride);
     if (!m->layers || !m->conv_w || !m->conv_state || !m->ssm_state || !m->h || !m->u || !m->tmp ||
         !m->xz || !m->y || !m->logits || !m->act)
         goto oom;
@@ -166,108 +169,148 @@ size_t bmk_model_state_bytes(const bmk_model *m)
     return (size_t)m->d.n_layers * (m->ssm_layer_bytes + (size_t)((m->d.d_conv - 1) * m->conv_dim) * 4);
 }
 
+void bmk_model_read_state(const bmk_model *m, uint8_t *out)
+{
+    const size_t ssm = (size_t)m->d.n_layers * m->ssm_layer_bytes;
+    memcpy(out, m->ssm_state, ssm);
+    memcpy(out + ssm, m->conv_state, bmk_model_state_bytes(m) - ssm);
+}
+
 const float *bmk_model_logits(const bmk_model *m) { return m->logits; }
 
-/* y = W x, all threads: the format prepares the activations (thread 0), then each thread its rows */
-static void linear(bmk_model *m, const bmk_linear *p, const float *x, float *y, int id, int nt)
+/* y_t = W x_t for the batch's n tokens: each thread prepares the tokens it owns, then the team
+ * shares W's rows across every token (bmk_gemm_slice; one token: bmk_gemv_slice) */
+static void linear(bmk_model *m, const bmk_linear *p, const float *x, int64_t x_stride, int64_t n, float *y,
+                   int64_t y_stride, int id, int nt)
 {
-    if (id == 0) bmk_formats[p->format].prep[m->d.flavour](x, p->w.cols, m->d.act_quant, m->act);
+    const bmk_format *f = &bmk_formats[p->format];
+    int64_t t0, t1;
+    bmk_team_tokens(n, id, nt, &t0, &t1);
+    for (int64_t t = t0; t < t1; t++)
+        f->prep[m->d.flavour](x + t * x_stride, p->w.cols, m->d.act_quant, m->act + t * m->act_stride);
     BMK_TEAM_BARRIER(nt);
-    bmk_gemv_slice(p->format, m->d.flavour, &p->w, m->act, y, id, nt);
+    bmk_gemm_slice(p->format, m->d.flavour, &p->w, m->act, m->act_stride, n, y, y_stride, id, nt);
     BMK_TEAM_BARRIER(nt);
 #ifdef BMK_TEST_HOOKS
     if (id == 0) bmk_test_slowdown_decode(p->format, m->d.flavour, &p->w, m->act);
 #endif
 }
 
-static void layer_step(bmk_model *m, int64_t l, int id, int nt)
+/* One layer over a batch of n tokens.  The per-token phases run on the thread that owns the token
+ * (bmk_team_tokens), the projections on the whole team, the conv on thread 0 token after token,
+ * the state update token after token on each thread's heads; every value is computed by the same
+ * kernel in the same order as one token at a time, so a batch is bitwise n single steps. */
+static void layer_batch(bmk_model *m, int64_t l, int64_t n, int id, int nt)
 {
     const bmk_model_desc *d = &m->d;
     const bmk_layer_desc *L = &m->layers[l];
     const int fl = d->flavour;
-    const int64_t di = d->d_inner;
+    const int64_t di = d->d_inner, dm = d->d_model, xr = m->xz_rows;
+    int64_t t0, t1;
+    bmk_team_tokens(n, id, nt, &t0, &t1);
 
-    if (id == 0) bmk_ssm.rmsnorm[fl](m->h, L->in_proj_norm, m->u, d->d_model, d->eps);
-    linear(m, &L->in_proj, m->u, m->xz, id, nt);
+    for (int64_t t = t0; t < t1; t++) bmk_ssm.rmsnorm[fl](m->h + t * dm, L->in_proj_norm, m->u + t * dm, dm, d->eps);
+    linear(m, &L->in_proj, m->u, dm, n, m->xz, xr, id, nt);
 
-    float *z = m->xz, *x = m->xz + di, *B = x + di, *C = B + m->gn, *dt = C + m->gn;
+    /* xz_t = z | x | B | C | dt */
     if (id == 0)
-        bmk_ssm.conv[fl](m->conv_state + l * (d->d_conv - 1) * m->conv_dim,
-                         m->conv_w + l * d->d_conv * m->conv_dim, L->conv_b, x, x, m->conv_dim, d->d_conv);
+        for (int64_t t = 0; t < n; t++) {
+            float *x = m->xz + t * xr + di;
+            bmk_ssm.conv[fl](m->conv_state + l * (d->d_conv - 1) * m->conv_dim,
+                             m->conv_w + l * d->d_conv * m->conv_dim, L->conv_b, x, x, m->conv_dim, d->d_conv);
+        }
+    /* a state big enough to share (Mamba-2 2.7B), or a batch: each thread its heads, token after token */
+    const int shared = (m->ssm_shared || n > 1) && nt > 1;
+    if (shared) BMK_TEAM_BARRIER(nt);
+    if (shared || id == 0)
+        for (int64_t t = 0; t < n; t++) {
+            float *x = m->xz + t * xr + di, *B = x + di, *C = B + m->gn, *dt = C + m->gn;
+            const bmk_ssm_args a = {
+                .n_heads = d->n_heads, .head_dim = d->head_dim, .d_state = d->d_state, .n_groups = d->n_groups,
+                .D_per_channel = d->D_per_channel,
+                .state = (uint8_t *)m->ssm_state + (size_t)l * m->ssm_layer_bytes,
+                .x = x, .B = B, .C = C, .dt_raw = dt, .dt_bias = L->dt_bias, .A_log = L->A_log, .D = L->D,
+                .y = m->y + t * di,
+            };
+            bmk_ssm_slice(fl, d->state_type, &a, shared ? id : 0, shared ? nt : 1);
+        }
+    if (shared) BMK_TEAM_BARRIER(nt);
 
-    const bmk_ssm_args a = {
-        .n_heads = d->n_heads, .head_dim = d->head_dim, .d_state = d->d_state, .n_groups = d->n_groups,
-        .D_per_channel = d->D_per_channel,
-        .state = (uint8_t *)m->ssm_state + (size_t)l * m->ssm_layer_bytes,
-        .x = x, .B = B, .C = C, .dt_raw = dt, .dt_bias = L->dt_bias, .A_log = L->A_log, .D = L->D,
-        .y = m->y,
-    };
-    if (m->ssm_shared && nt > 1) { /* a state big enough to share (Mamba-2 2.7B) */
-        BMK_TEAM_BARRIER(nt);
-        bmk_ssm_slice(fl, d->state_type, &a, id, nt);
-        BMK_TEAM_BARRIER(nt);
-    } else if (id == 0) {
-        bmk_ssm_slice(fl, d->state_type, &a, 0, 1);
-    }
-
-    if (id == 0) bmk_ssm.gated_rmsnorm[fl](m->y, z, L->out_proj_norm, m->y, di, d->eps);
-    linear(m, &L->out_proj, m->y, m->tmp, id, nt);
-    if (id == 0)
-        for (int64_t i = 0; i < d->d_model; i++) m->h[i] += m->tmp[i];
+    for (int64_t t = t0; t < t1; t++)
+        bmk_ssm.gated_rmsnorm[fl](m->y + t * di, m->xz + t * xr, L->out_proj_norm, m->y + t * di, di, d->eps);
+    linear(m, &L->out_proj, m->y, di, n, m->tmp, dm, id, nt);
+    for (int64_t t = t0; t < t1; t++)
+        for (int64_t i = 0; i < dm; i++) m->h[t * dm + i] += m->tmp[t * dm + i];
 }
 
-static void token_body(bmk_model *m, int want_logits, int id, int nt)
+static void batch_body(bmk_model *m, int64_t n, int want_logits, int id, int nt)
 {
     const bmk_model_desc *d = &m->d;
-    for (int64_t l = 0; l < d->n_layers; l++) layer_step(m, l, id, nt);
+    for (int64_t l = 0; l < d->n_layers; l++) layer_batch(m, l, n, id, nt);
     if (!want_logits) return;
+    float *h = m->h + (n - 1) * d->d_model; /* the last token's, maybe another thread's */
+    if (n > 1) BMK_TEAM_BARRIER(nt);
     if (id == 0) {
-        bmk_ssm.rmsnorm[d->flavour](m->h, d->norm_f, m->u, d->d_model, d->eps);
+        bmk_ssm.rmsnorm[d->flavour](h, d->norm_f, m->u, d->d_model, d->eps);
         if (d->lm_head_norm) bmk_ssm.rmsnorm[d->flavour](m->u, d->lm_head_norm, m->u, d->d_model, d->eps);
     }
-    linear(m, &d->lm_head, m->u, m->logits, id, nt);
+    linear(m, &d->lm_head, m->u, 0, 1, m->logits, 0, id, nt);
+}
+
+int32_t bmk_model_run(bmk_model *m, const int32_t *tokens, int64_t n, int want_logits)
+{
+    const bmk_model_desc *d = &m->d;
+    for (int64_t j = 0; j < n; j++)
+        if (tokens[j] < 0 || tokens[j] >= d->vocab) return -2;
+    for (int64_t j = 0; j < n; j += BMK_BATCH) {
+        const int64_t b = n - j < BMK_BATCH ? n - j : BMK_BATCH;
+        for (int64_t t = 0; t < b; t++)
+            memcpy(m->h + t * d->d_model, d->embedding + (int64_t)tokens[j + t] * d->d_model, (size_t)d->d_model * 4);
+        /* team.h: one parallel region per batch (per token when decoding) */
+        BMK_TEAM_RUN(d->threads, batch_body, m, b, want_logits && j + b == n);
+    }
+    return want_logits && n > 0 ? bmk_argmax(m->logits, d->vocab) : -1;
 }
 
 int32_t bmk_model_step(bmk_model *m, int32_t token, int want_logits)
 {
-    const bmk_model_desc *d = &m->d;
-    if (token < 0 || token >= d->vocab) return -2;
-    memcpy(m->h, d->embedding + (int64_t)token * d->d_model, (size_t)d->d_model * 4);
-    BMK_TEAM_RUN(d->threads, token_body, m, want_logits); /* team.h: one region per token */
-    return want_logits ? bmk_argmax(m->logits, d->vocab) : -1;
+    return bmk_model_run(m, &token, 1, want_logits);
 }
 
-int64_t bmk_decode_greedy(void *model, bmk_step_fn step, int64_t vocab, const int32_t *prompt, int64_t n_prompt,
-                          int64_t n_new, int32_t *out_tokens, int64_t *t_ns)
+int64_t bmk_decode_greedy(void *model, bmk_run_fn run, int64_t vocab, const int32_t *prompt, int64_t n_prompt,
+                          int64_t batch, int64_t n_new, int32_t *out_tokens, int64_t *t_ns)
 {
     if (n_prompt < 1 || n_new < 1) return -1;
     for (int64_t j = 0; j < n_prompt; j++)
         if (prompt[j] < 0 || prompt[j] >= vocab) return -2;
+    if (batch < 1) batch = n_prompt;
     t_ns[0] = now_ns();
     int32_t next = -1;
-    for (int64_t j = 0; j < n_prompt; j++) {
-        next = step(model, prompt[j], j == n_prompt - 1);
+    for (int64_t j = 0; j < n_prompt; j += batch) {
+        const int64_t b = n_prompt - j < batch ? n_prompt - j : batch;
+        next = run(model, prompt + j, b, j + b == n_prompt);
         if (next < -2) return next;
-        t_ns[j + 1] = now_ns();
+        const int64_t t = now_ns();
+        for (int64_t k = 1; k <= b; k++) t_ns[j + k] = t;
     }
     out_tokens[0] = next;
     for (int64_t i = 1; i < n_new; i++) {
-        out_tokens[i] = step(model, out_tokens[i - 1], 1);
+        out_tokens[i] = run(model, &out_tokens[i - 1], 1, 1);
         if (out_tokens[i] < -2) return out_tokens[i];
         t_ns[n_prompt + i] = now_ns();
     }
     return n_new;
 }
 
-static int32_t model_step(void *m, int32_t token, int want_logits)
+static int32_t model_run(void *m, const int32_t *tokens, int64_t n, int want_logits)
 {
-    return bmk_model_step((bmk_model *)m, token, want_logits);
+    return bmk_model_run((bmk_model *)m, tokens, n, want_logits);
 }
 
-int64_t bmk_model_decode(bmk_model *m, const int32_t *prompt, int64_t n_prompt, int64_t n_new,
+int64_t bmk_model_decode(bmk_model *m, const int32_t *prompt, int64_t n_prompt, int64_t batch, int64_t n_new,
                          int32_t *out_tokens, int64_t *t_ns)
 {
-    return bmk_decode_greedy(m, model_step, m->d.vocab, prompt, n_prompt, n_new, out_tokens, t_ns);
+    return bmk_decode_greedy(m, model_run, m->d.vocab, prompt, n_prompt, batch, n_new, out_tokens, t_ns);
 }
 
 void bmk_model_fill_state(bmk_model *m, uint64_t seed)

@@ -11,7 +11,8 @@
  *   y = ssm_step(x, B, C, dt);  g = gated_rmsnorm(y, z, out_proj_norm);  h += out_proj(g)
  * then u = rmsnorm(h, norm_f) (and u = rmsnorm(u, lm_head_norm) when given), logits = lm_head(u),
  * next token = argmax(logits) (the first index of the maximum).  With threads > 1 a token is one
- * parallel region: the team shares every GEMV, barriers between phases (decode.c).
+ * parallel region: the team shares every GEMV, barriers between phases (decode.c).  A prompt runs
+ * in batches (bmk_model_run): each projection is one GEMM over the batch's tokens.
  */
 #ifndef BMK_DECODE_H
 #define BMK_DECODE_H
@@ -57,6 +58,9 @@ typedef struct {
 
 typedef struct bmk_model bmk_model;
 
+/* Tokens per batched pass of the prompt (the engines' scratch holds this many tokens' activations). */
+#define BMK_BATCH 64
+
 /* NULL on failure, with a static message in *err (bad shapes, unknown format or flavour, memory). */
 bmk_model *bmk_model_create(const bmk_model_desc *desc, const char **err);
 void bmk_model_free(bmk_model *m);
@@ -67,25 +71,33 @@ void bmk_model_reset(bmk_model *m);
  * the argmax and leaves the logits in bmk_model_logits(); otherwise returns -1.  A token outside
  * [0, vocab) returns -2 and changes nothing. */
 int32_t bmk_model_step(bmk_model *m, int32_t token, int want_logits);
+/* n tokens in batches of up to BMK_BATCH (prefill): each layer's projections take the whole batch
+ * (bmk_gemm: the weights are read once per batch), the conv and the state update go token after
+ * token; with want_logits the final norm(s) and lm_head of the last token only.  State and logits
+ * are bitwise those of n bmk_model_step calls.  Returns as bmk_model_step. */
+int32_t bmk_model_run(bmk_model *m, const int32_t *tokens, int64_t n, int want_logits);
 /* The logits of the last step that asked for them, [vocab]. */
 const float *bmk_model_logits(const bmk_model *m);
 
-/* Greedy decode.  Runs the n_prompt >= 1 prompt tokens one by one through bmk_model_step (only the
- * last one computes logits), then generates: out_tokens[0] is the argmax after the prompt, and each
- * further out_tokens[i] (i < n_new) costs one step fed with out_tokens[i-1].
+/* Greedy decode.  Runs the n_prompt >= 1 prompt tokens through bmk_model_run in batches of
+ * `batch` tokens (1: token by token; < 1: the whole prompt at once; only the last batch computes
+ * logits), then generates: out_tokens[0] is the argmax after the prompt, and each further
+ * out_tokens[i] (i < n_new) costs one step fed with out_tokens[i-1].
  * t_ns (n_prompt + n_new entries, CLOCK_MONOTONIC nanoseconds):
  *   t_ns[0]                 before the first step
- *   t_ns[j], 1 <= j <= n_prompt  after prompt token j-1 (t_ns[n_prompt]: prefill done and
- *                           out_tokens[0] known)
+ *   t_ns[j], 1 <= j <= n_prompt  after the batch holding prompt token j-1 (t_ns[n_prompt]: prefill
+ *                           done and out_tokens[0] known)
  *   t_ns[n_prompt + i], 1 <= i < n_new  after out_tokens[i] is known
  * so prefill takes t_ns[n_prompt] - t_ns[0] and generated token i (i >= 1) takes
  * t_ns[n_prompt + i] - t_ns[n_prompt + i - 1].  Returns the number of tokens written to
  * out_tokens (n_new), or -2 if a prompt token is out of range (nothing run), -1 on bad counts. */
-int64_t bmk_model_decode(bmk_model *m, const int32_t *prompt, int64_t n_prompt, int64_t n_new,
+int64_t bmk_model_decode(bmk_model *m, const int32_t *prompt, int64_t n_prompt, int64_t batch, int64_t n_new,
                          int32_t *out_tokens, int64_t *t_ns);
 
 /* Bytes of recurrent state (SSM + conv) the model reads and writes per token. */
 size_t bmk_model_state_bytes(const bmk_model *m);
+/* A copy of that state: every layer's SSM state (fp32 or fp16), then every layer's conv state. */
+void bmk_model_read_state(const bmk_model *m, uint8_t *out);
 
 /* A synthetic state standing in for a context that was never run: every SSM state value of head h
  * ~ N(0, sigma_h^2) approximately, sigma_h^2 = dt^2 / (1 - dA^2) the stationary variance of
@@ -102,12 +114,13 @@ static inline int32_t bmk_argmax(const float *v, int64_t n)
     return (int32_t)best;
 }
 
-/* The greedy loop shared by the decode engines: `step(model, token, want_logits)` returns the argmax
- * (want_logits) or -1, -2 for a token outside the vocabulary, < -2 for a model-specific failure
- * (returned as is, the loop stops).  Timestamps and return value as bmk_model_decode. */
-typedef int32_t (*bmk_step_fn)(void *model, int32_t token, int want_logits);
-int64_t bmk_decode_greedy(void *model, bmk_step_fn step, int64_t vocab, const int32_t *prompt, int64_t n_prompt,
-                          int64_t n_new, int32_t *out_tokens, int64_t *t_ns);
+/* The greedy loop shared by the decode engines: `run(model, tokens, n, want_logits)` runs n tokens
+ * and returns the argmax after the last (want_logits) or -1, -2 for a token outside the vocabulary,
+ * < -2 for a model-specific failure (returned as is, the loop stops).  Batches, timestamps and
+ * return value as bmk_model_decode. */
+typedef int32_t (*bmk_run_fn)(void *model, const int32_t *tokens, int64_t n, int want_logits);
+int64_t bmk_decode_greedy(void *model, bmk_run_fn run, int64_t vocab, const int32_t *prompt, int64_t n_prompt,
+                          int64_t batch, int64_t n_new, int32_t *out_tokens, int64_t *t_ns);
 
 #ifdef __cplusplus
 }

@@ -26,6 +26,22 @@
         }                                                                                           \
     } while (0)
 
+/* The one split of items across a team: thread id of nt takes [n id / nt, n (id + 1) / nt),
+ * contiguous, so each thread streams its own part of a matrix (or its own heads). */
+static inline void bmk_team_share(int64_t n, int64_t id, int64_t nt, int64_t *lo, int64_t *hi)
+{
+    *lo = n * id / nt, *hi = n * (id + 1) / nt;
+}
+
+/* The tokens of a batch a thread owns for the per-token phases (norms, preps, residuals): blocks of
+ * ceil(n / nt), so a batch of one token is thread 0's, the thread that runs the serial phases. */
+static inline void bmk_team_tokens(int64_t n, int64_t id, int64_t nt, int64_t *lo, int64_t *hi)
+{
+    const int64_t per = (n + nt - 1) / nt;
+    *lo = id * per < n ? id * per : n;
+    *hi = *lo + per < n ? *lo + per : n;
+}
+
 /* body(args..., id, nt) on every thread of a team of `threads` (0: the default count) */
 #define BMK_TEAM_RUN(threads, body, ...)                                                            \
     do {                                                                                            \

@@ -58,17 +58,10 @@ const bmk_ssm_table bmk_ssm = {
     .gated_rmsnorm = BMK_ALL_FLAVOURS(bmk_gated_rmsnorm),
 };
 
-/* The one split: thread id of nt takes items [n id / nt, n (id + 1) / nt), contiguous, so each
- * thread streams its own part of a matrix (or its own heads). */
-static inline void share(int64_t n, int64_t id, int64_t nt, int64_t *lo, int64_t *hi)
-{
-    *lo = n * id / nt, *hi = n * (id + 1) / nt;
-}
-
 void bmk_ssm_slice(int flavour, int state_type, const bmk_ssm_args *a, int id, int nt)
 {
     int64_t h0, h1;
-    share(a->n_heads, id, nt, &h0, &h1);
+    bmk_team_share(a->n_heads, id, nt, &h0, &h1);
     if (h0 < h1) bmk_ssm.ssm[state_type][flavour](a, h0, h1);
 }
 
@@ -87,7 +80,7 @@ void bmk_gemv_slice(int format, int flavour, const bmk_tensor *w, const void *ac
 #ifdef BMK_TEST_HOOKS
     if (id == 0) bmk_test_slowdown_kernel(format, flavour, w, act); /* every GEMV, team or not */
 #endif
-    share(tiles, id, nt, &t0, &t1); /* whole tiles: the format's rows stored together */
+    bmk_team_share(tiles, id, nt, &t0, &t1); /* whole tiles: the format's rows stored together */
     const int64_t r0 = t0 * tile, r1 = t1 * tile < w->rows ? t1 * tile : w->rows;
     if (r0 < r1) f->gemv[flavour](w, act, y + r0, r0, r1);
 }
@@ -98,6 +91,46 @@ void bmk_gemv(int format, int flavour, const bmk_tensor *w, const void *act, flo
     threads = resolve_threads(threads);
     if (threads > tiles) threads = (int)tiles;
     BMK_TEAM_RUN(threads, bmk_gemv_slice, format, flavour, w, act, y);
+}
+
+/* Rows of one GEMM block: about BMK_GEMM_BLOCK_BYTES of weights, whole tiles. */
+static int64_t gemm_block_rows(const bmk_format *f, int64_t cols)
+{
+    const int64_t tile_bytes = (int64_t)(f->bpw * (double)(f->row_tile * cols) / 8) + 1;
+    const int64_t tiles = BMK_GEMM_BLOCK_BYTES / tile_bytes;
+    return (tiles > 1 ? tiles : 1) * f->row_tile;
+}
+
+void bmk_gemm_slice(int format, int flavour, const bmk_tensor *w, const void *acts, size_t act_stride, int64_t n,
+                    float *y, int64_t y_stride, int id, int nt)
+{
+    if (n == 1) {
+        bmk_gemv_slice(format, flavour, w, acts, y, id, nt);
+        return;
+    }
+    const bmk_format *f = &bmk_formats[format];
+    const int64_t tile = f->row_tile, tiles = (w->rows + tile - 1) / tile, block = gemm_block_rows(f, w->cols);
+    int64_t t0, t1;
+#ifdef BMK_TEST_HOOKS
+    if (id == 0)
+        for (int64_t j = 0; j < n; j++) bmk_test_slowdown_kernel(format, flavour, w, (const uint8_t *)acts + j * act_stride);
+#endif
+    bmk_team_share(tiles, id, nt, &t0, &t1);
+    const int64_t r0 = t0 * tile, r1 = t1 * tile < w->rows ? t1 * tile : w->rows;
+    for (int64_t b0 = r0; b0 < r1; b0 += block) { /* a block from memory once, then from L2 n - 1 times */
+        const int64_t b1 = b0 + block < r1 ? b0 + block : r1;
+        for (int64_t j = 0; j < n; j++)
+            f->gemv[flavour](w, (const uint8_t *)acts + j * act_stride, y + j * y_stride + b0, b0, b1);
+    }
+}
+
+void bmk_gemm(int format, int flavour, const bmk_tensor *w, const void *acts, size_t act_stride, int64_t n, float *y,
+              int64_t y_stride, int threads)
+{
+    const int64_t tile = bmk_formats[format].row_tile, tiles = (w->rows + tile - 1) / tile;
+    threads = resolve_threads(threads);
+    if (threads > tiles) threads = (int)tiles;
+    BMK_TEAM_RUN(threads, bmk_gemm_slice, format, flavour, w, acts, act_stride, n, y, y_stride);
 }
 
 const bmk_attn_table bmk_attn_kernels = {
@@ -127,7 +160,7 @@ static void attn_kv_heads(int flavour, int kv_type, const bmk_attn_args *a, int6
 void bmk_attn_slice(int flavour, int kv_type, const bmk_attn_args *a, int id, int nt)
 {
     int64_t k0, k1;
-    share(a->n_kv_heads, id, nt, &k0, &k1);
+    bmk_team_share(a->n_kv_heads, id, nt, &k0, &k1);
     if (k0 < k1) attn_kv_heads(flavour, kv_type, a, k0, k1);
 }
 

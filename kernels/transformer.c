@@ -25,8 +25,10 @@ struct bmk_tf {
     int64_t q_dim, kv_dim, pos;
     size_t row_bytes, head_bytes, layer_bytes; /* one position of one KV head; one KV head; one layer's K */
     uint8_t *K, *V;             /* per layer [n_kv_heads, max_context] rows */
+    /* a batch of up to BMK_BATCH tokens: row t of each is token t's (position pos + t) */
     float *h, *u, *q, *k, *v, *att, *tmp, *gate, *up, *scores, *logits, *cos, *sin;
-    void *act;                  /* prepared activations, the largest any projection needs */
+    uint8_t *act;               /* prepared activations, act_stride bytes per token */
+    size_t act_stride;
 };
 
 static void *alloc_zeroed(size_t bytes)
@@ -111,20 +113,22 @@ bmk_tf *bmk_tf_create(const bmk_tf_desc *desc, const char **err)
     m->layers = malloc((size_t)L * sizeof *m->layers);
     m->K = alloc_zeroed((size_t)L * m->layer_bytes);
     m->V = alloc_zeroed((size_t)L * m->layer_bytes);
-    m->h = alloc_zeroed((size_t)d->d_model * 4);
-    m->u = alloc_zeroed((size_t)d->d_model * 4);
-    m->tmp = alloc_zeroed((size_t)wide * 4);
-    m->q = alloc_zeroed((size_t)m->q_dim * 4);
-    m->k = alloc_zeroed((size_t)m->kv_dim * 4);
-    m->v = alloc_zeroed((size_t)m->kv_dim * 4);
-    m->att = alloc_zeroed((size_t)m->q_dim * 4);
-    m->gate = alloc_zeroed((size_t)d->d_ff * 4);
-    m->up = alloc_zeroed((size_t)d->d_ff * 4);
+    const size_t B = BMK_BATCH;
+    m->h = alloc_zeroed(B * (size_t)d->d_model * 4);
+    m->u = alloc_zeroed(B * (size_t)d->d_model * 4);
+    m->tmp = alloc_zeroed(B * (size_t)wide * 4);
+    m->q = alloc_zeroed(B * (size_t)m->q_dim * 4);
+    m->k = alloc_zeroed(B * (size_t)m->kv_dim * 4);
+    m->v = alloc_zeroed(B * (size_t)m->kv_dim * 4);
+    m->att = alloc_zeroed(B * (size_t)m->q_dim * 4);
+    m->gate = alloc_zeroed(B * (size_t)d->d_ff * 4);
+    m->up = alloc_zeroed(B * (size_t)d->d_ff * 4);
     m->scores = alloc_zeroed((size_t)(d->n_heads * d->max_context) * 4);
     m->logits = alloc_zeroed((size_t)d->vocab * 4);
-    m->cos = alloc_zeroed((size_t)hd / 2 * 4);
-    m->sin = alloc_zeroed((size_t)hd / 2 * 4);
-    m->act = alloc_zeroed(act);
+    m->cos = alloc_zeroed(B * (size_t)hd / 2 * 4);
+    m->sin = alloc_zeroed(B * (size_t)hd / 2 * 4);
+    m->act_stride = (act + 63) / 64 * 64;
+    m->act = alloc_zeroed(B * m->act_stride);
     if (!m->layers || !m->K || !m->V || !m->h || !m->u || !m->tmp || !m->q || !m->k || !m->v || !m->att ||
         !m->gate || !m->up || !m->scores || !m->logits || !m->cos || !m->sin || !m->act)
         goto oom;
@@ -163,123 +167,155 @@ static uint8_t *kv_row(const bmk_tf *m, uint8_t *base, int64_t l, int64_t kvh, i
     return base + (size_t)l * m->layer_bytes + (size_t)kvh * m->head_bytes + (size_t)pos * m->row_bytes;
 }
 
-/* y_i = W_i x for projections that read the same input, by the whole team (team.h): prepared once
- * by thread 0 when they share a format, each thread its rows of every one, one barrier after all. */
-static void linears(bmk_tf *m, const float *x, int n, const bmk_linear *const *p, float *const *y, int id, int nt)
+/* y_i = W_i x for projections that read the same input, over the batch's n tokens, by the whole
+ * team (team.h): prepared once per token (by the thread owning it) when they share a format, the
+ * team's rows of every one through every token (bmk_gemm_slice), one barrier after all.  x rows
+ * are x_stride floats apart, y_i's rows y_stride[i]. */
+static void linears(bmk_tf *m, const float *x, int64_t x_stride, int64_t n, int np, const bmk_linear *const *p,
+                    float *const *y, const int64_t *y_stride, int id, int nt)
 {
     int prepared = -1;
-    for (int i = 0; i < n; i++) {
+    int64_t t0, t1;
+    bmk_team_tokens(n, id, nt, &t0, &t1);
+    for (int i = 0; i < np; i++) {
         if (p[i]->format != prepared) {
-            if (i > 0) BMK_TEAM_BARRIER(nt); /* the GEMVs before still read m->act */
-            if (id == 0) bmk_formats[p[i]->format].prep[m->d.flavour](x, p[i]->w.cols, m->d.act_quant, m->act);
+            if (i > 0) BMK_TEAM_BARRIER(nt); /* the GEMMs before still read m->act */
+            for (int64_t t = t0; t < t1; t++)
+                bmk_formats[p[i]->format].prep[m->d.flavour](x + t * x_stride, p[i]->w.cols, m->d.act_quant,
+                                                              m->act + t * m->act_stride);
             BMK_TEAM_BARRIER(nt);
             prepared = p[i]->format;
         }
-        bmk_gemv_slice(p[i]->format, m->d.flavour, &p[i]->w, m->act, y[i], id, nt);
+        bmk_gemm_slice(p[i]->format, m->d.flavour, &p[i]->w, m->act, m->act_stride, n, y[i], y_stride[i], id, nt);
     }
     BMK_TEAM_BARRIER(nt);
 }
 
-/* rotate-half RoPE of n_heads heads of head_dim at the angles in m->cos / m->sin */
-static void rope(const bmk_tf *m, float *x, int64_t n_heads)
+/* rotate-half RoPE of n_heads heads of head_dim at the angles in cos / sin */
+static void rope(const bmk_tf *m, float *x, int64_t n_heads, const float *cos_, const float *sin_)
 {
     const int64_t hd = m->d.head_dim, half = hd / 2;
     for (int64_t h = 0; h < n_heads; h++) {
         float *v = x + h * hd;
         for (int64_t i = 0; i < half; i++) {
-            const float a = v[i], b = v[i + half], c = m->cos[i], s = m->sin[i];
+            const float a = v[i], b = v[i + half], c = cos_[i], s = sin_[i];
             v[i] = a * c - b * s;
             v[i + half] = b * c + a * s;
         }
     }
 }
 
-static void layer_step(bmk_tf *m, int64_t l, int id, int nt)
+/* One layer over a batch of n tokens at positions pos .. pos + n - 1: the per-token phases (norms,
+ * RoPE, KV writes, residuals) on the thread owning the token (bmk_team_tokens), projections on the
+ * whole team, the causal attention token after token on each thread's KV heads when shared; every
+ * value is computed by the same kernel in the same order as one token at a time. */
+static void layer_batch(bmk_tf *m, int64_t l, int64_t n, int id, int nt)
 {
     const bmk_tf_desc *d = &m->d;
     const bmk_tf_layer_desc *L = &m->layers[l];
     const int fl = d->flavour;
-    const int64_t hd = d->head_dim, n = m->pos + 1;
+    const int64_t hd = d->head_dim, dm = d->d_model, qd = m->q_dim, kd = m->kv_dim, ff = d->d_ff;
+    int64_t t0, t1;
+    bmk_team_tokens(n, id, nt, &t0, &t1);
 
-    if (id == 0) bmk_ssm.rmsnorm[fl](m->h, L->attn_norm, m->u, d->d_model, d->eps);
+    for (int64_t t = t0; t < t1; t++) bmk_ssm.rmsnorm[fl](m->h + t * dm, L->attn_norm, m->u + t * dm, dm, d->eps);
     const bmk_linear *qkv[3] = {&L->wq, &L->wk, &L->wv};
     float *const qkv_out[3] = {m->q, m->k, m->v};
-    linears(m, m->u, 3, qkv, qkv_out, id, nt);
-    if (id == 0) {
-        rope(m, m->q, d->n_heads);
-        rope(m, m->k, d->n_kv_heads);
+    const int64_t qkv_stride[3] = {qd, kd, kd};
+    linears(m, m->u, dm, n, 3, qkv, qkv_out, qkv_stride, id, nt);
+    for (int64_t t = t0; t < t1; t++) {
+        const float *c = m->cos + t * (hd / 2), *s = m->sin + t * (hd / 2);
+        rope(m, m->q + t * qd, d->n_heads, c, s);
+        rope(m, m->k + t * kd, d->n_kv_heads, c, s);
         for (int64_t k = 0; k < d->n_kv_heads; k++) {
-            bmk_kv_store_row(kv_row(m, m->K, l, k, m->pos), m->k + k * hd, hd, d->kv_type);
-            bmk_kv_store_row(kv_row(m, m->V, l, k, m->pos), m->v + k * hd, hd, d->kv_type);
+            bmk_kv_store_row(kv_row(m, m->K, l, k, m->pos + t), m->k + t * kd + k * hd, hd, d->kv_type);
+            bmk_kv_store_row(kv_row(m, m->V, l, k, m->pos + t), m->v + t * kd + k * hd, hd, d->kv_type);
         }
     }
-    const bmk_attn_args a = {
-        .n_heads = d->n_heads, .n_kv_heads = d->n_kv_heads, .head_dim = hd, .n = n,
-        .stride = d->max_context, .scale = (float)(1.0 / sqrt((double)hd)), .q = m->q,
-        .K = kv_row(m, m->K, l, 0, 0), .V = kv_row(m, m->V, l, 0, 0), .scores = m->scores, .out = m->att,
-    };
-    if (n * m->kv_dim >= BMK_ATTN_PAR_MIN && nt > 1) { /* a KV cache long enough to share */
-        BMK_TEAM_BARRIER(nt);
-        bmk_attn_slice(fl, d->kv_type, &a, id, nt);
-        BMK_TEAM_BARRIER(nt);
-    } else if (id == 0) {
-        bmk_attn_slice(fl, d->kv_type, &a, 0, 1);
-    }
+    /* a batch, or a KV cache long enough to share: each thread its KV heads, token after token */
+    const int shared = (n > 1 || (m->pos + 1) * kd >= BMK_ATTN_PAR_MIN) && nt > 1;
+    if (shared) BMK_TEAM_BARRIER(nt);
+    if (shared || id == 0)
+        for (int64_t t = 0; t < n; t++) {
+            const bmk_attn_args a = {
+                .n_heads = d->n_heads, .n_kv_heads = d->n_kv_heads, .head_dim = hd, .n = m->pos + t + 1,
+                .stride = d->max_context, .scale = (float)(1.0 / sqrt((double)hd)), .q = m->q + t * qd,
+                .K = kv_row(m, m->K, l, 0, 0), .V = kv_row(m, m->V, l, 0, 0), .scores = m->scores,
+                .out = m->att + t * qd,
+            };
+            bmk_attn_slice(fl, d->kv_type, &a, shared ? id : 0, shared ? nt : 1);
+        }
+    if (shared) BMK_TEAM_BARRIER(nt);
     const bmk_linear *o[1] = {&L->wo};
     float *const o_out[1] = {m->tmp};
-    linears(m, m->att, 1, o, o_out, id, nt);
-    if (id == 0) {
-        for (int64_t i = 0; i < d->d_model; i++) m->h[i] += m->tmp[i];
-        bmk_ssm.rmsnorm[fl](m->h, L->ffn_norm, m->u, d->d_model, d->eps);
+    const int64_t o_stride[1] = {dm};
+    linears(m, m->att, qd, n, 1, o, o_out, o_stride, id, nt);
+    for (int64_t t = t0; t < t1; t++) {
+        for (int64_t i = 0; i < dm; i++) m->h[t * dm + i] += m->tmp[t * dm + i];
+        bmk_ssm.rmsnorm[fl](m->h + t * dm, L->ffn_norm, m->u + t * dm, dm, d->eps);
     }
     const bmk_linear *gu[2] = {&L->w_gate, &L->w_up};
     float *const gu_out[2] = {m->gate, m->up};
-    linears(m, m->u, 2, gu, gu_out, id, nt);
-    if (id == 0) bmk_attn_kernels.swiglu[fl](m->gate, m->up, m->gate, d->d_ff);
+    const int64_t gu_stride[2] = {ff, ff};
+    linears(m, m->u, dm, n, 2, gu, gu_out, gu_stride, id, nt);
+    for (int64_t t = t0; t < t1; t++) bmk_attn_kernels.swiglu[fl](m->gate + t * ff, m->up + t * ff, m->gate + t * ff, ff);
     const bmk_linear *dn[1] = {&L->w_down};
     float *const dn_out[1] = {m->tmp};
-    linears(m, m->gate, 1, dn, dn_out, id, nt);
-    if (id == 0)
-        for (int64_t i = 0; i < d->d_model; i++) m->h[i] += m->tmp[i];
+    const int64_t dn_stride[1] = {dm};
+    linears(m, m->gate, ff, n, 1, dn, dn_out, dn_stride, id, nt);
+    for (int64_t t = t0; t < t1; t++)
+        for (int64_t i = 0; i < dm; i++) m->h[t * dm + i] += m->tmp[t * dm + i];
 }
 
-static void token_body(bmk_tf *m, int want_logits, int id, int nt)
+static void batch_body(bmk_tf *m, int64_t n, int want_logits, int id, int nt)
 {
     const bmk_tf_desc *d = &m->d;
-    for (int64_t l = 0; l < d->n_layers; l++) layer_step(m, l, id, nt);
+    for (int64_t l = 0; l < d->n_layers; l++) layer_batch(m, l, n, id, nt);
     if (!want_logits) return;
-    if (id == 0) bmk_ssm.rmsnorm[d->flavour](m->h, d->norm_f, m->u, d->d_model, d->eps);
+    if (n > 1) BMK_TEAM_BARRIER(nt); /* the last token's h may be another thread's */
+    if (id == 0) bmk_ssm.rmsnorm[d->flavour](m->h + (n - 1) * d->d_model, d->norm_f, m->u, d->d_model, d->eps);
     const bmk_linear *lm[1] = {&d->lm_head};
     float *const lm_out[1] = {m->logits};
-    linears(m, m->u, 1, lm, lm_out, id, nt);
+    const int64_t lm_stride[1] = {0};
+    linears(m, m->u, 0, 1, 1, lm, lm_out, lm_stride, id, nt);
 }
 
-int32_t bmk_tf_step(bmk_tf *m, int32_t token, int want_logits)
+int32_t bmk_tf_run(bmk_tf *m, const int32_t *tokens, int64_t n, int want_logits)
 {
     const bmk_tf_desc *d = &m->d;
-    if (token < 0 || token >= d->vocab) return -2;
-    if (m->pos >= d->max_context) return -3;
-    for (int64_t i = 0; i < d->head_dim / 2; i++) {
-        const double angle = (double)m->pos * (double)d->rope_inv_freq[i];
-        m->cos[i] = (float)cos(angle);
-        m->sin[i] = (float)sin(angle);
+    for (int64_t j = 0; j < n; j++)
+        if (tokens[j] < 0 || tokens[j] >= d->vocab) return -2;
+    if (m->pos + n > d->max_context) return -3;
+    const int64_t half = d->head_dim / 2;
+    for (int64_t j = 0; j < n; j += BMK_BATCH) {
+        const int64_t b = n - j < BMK_BATCH ? n - j : BMK_BATCH;
+        for (int64_t t = 0; t < b; t++) {
+            for (int64_t i = 0; i < half; i++) {
+                const double angle = (double)(m->pos + t) * (double)d->rope_inv_freq[i];
+                m->cos[t * half + i] = (float)cos(angle);
+                m->sin[t * half + i] = (float)sin(angle);
+            }
+            memcpy(m->h + t * d->d_model, d->embedding + (int64_t)tokens[j + t] * d->d_model, (size_t)d->d_model * 4);
+        }
+        /* team.h: one parallel region per batch (per token when decoding) */
+        BMK_TEAM_RUN(d->threads, batch_body, m, b, want_logits && j + b == n);
+        m->pos += b;
     }
-    memcpy(m->h, d->embedding + (int64_t)token * d->d_model, (size_t)d->d_model * 4);
-    BMK_TEAM_RUN(d->threads, token_body, m, want_logits); /* team.h: one region per token */
-    m->pos++;
-    return want_logits ? bmk_argmax(m->logits, d->vocab) : -1;
+    return want_logits && n > 0 ? bmk_argmax(m->logits, d->vocab) : -1;
 }
 
-static int32_t tf_step(void *m, int32_t token, int want_logits)
+int32_t bmk_tf_step(bmk_tf *m, int32_t token, int want_logits) { return bmk_tf_run(m, &token, 1, want_logits); }
+
+static int32_t tf_run(void *m, const int32_t *tokens, int64_t n, int want_logits)
 {
-    return bmk_tf_step((bmk_tf *)m, token, want_logits);
+    return bmk_tf_run((bmk_tf *)m, tokens, n, want_logits);
 }
 
-int64_t bmk_tf_decode(bmk_tf *m, const int32_t *prompt, int64_t n_prompt, int64_t n_new, int32_t *out_tokens,
-                      int64_t *t_ns)
+int64_t bmk_tf_decode(bmk_tf *m, const int32_t *prompt, int64_t n_prompt, int64_t batch, int64_t n_new,
+                      int32_t *out_tokens, int64_t *t_ns)
 {
     if (n_prompt >= 1 && n_new >= 1 && m->pos + n_prompt + n_new - 1 > m->d.max_context) return -3;
-    return bmk_decode_greedy(m, tf_step, m->d.vocab, prompt, n_prompt, n_new, out_tokens, t_ns);
+    return bmk_decode_greedy(m, tf_run, m->d.vocab, prompt, n_prompt, batch, n_new, out_tokens, t_ns);
 }
 
 int bmk_tf_fill_context(bmk_tf *m, int64_t n, uint64_t seed)

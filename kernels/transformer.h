@@ -62,12 +62,17 @@ int64_t bmk_tf_position(const bmk_tf *m);
  * argmax and leaves the logits in bmk_tf_logits(); otherwise -1.  -2: token outside [0, vocab)
  * (nothing changed); -3: the cache is full (max_context positions). */
 int32_t bmk_tf_step(bmk_tf *m, int32_t token, int want_logits);
+/* n tokens at positions pos .. pos + n - 1 in batches of up to BMK_BATCH (prefill): each
+ * projection one GEMM over the batch, the causal attention token after token (token t attends to
+ * positions 0 .. pos + t); logits of the last token only.  Cache and logits bitwise those of n
+ * bmk_tf_step calls.  -3 (nothing run) if the cache cannot hold n more positions. */
+int32_t bmk_tf_run(bmk_tf *m, const int32_t *tokens, int64_t n, int want_logits);
 const float *bmk_tf_logits(const bmk_tf *m);
 
 /* Greedy decode with the timestamps of bmk_model_decode (decode.h); -3 if the cache would overflow
  * (nothing run). */
-int64_t bmk_tf_decode(bmk_tf *m, const int32_t *prompt, int64_t n_prompt, int64_t n_new, int32_t *out_tokens,
-                      int64_t *t_ns);
+int64_t bmk_tf_decode(bmk_tf *m, const int32_t *prompt, int64_t n_prompt, int64_t batch, int64_t n_new,
+                      int32_t *out_tokens, int64_t *t_ns);
 
 /* Synthetic context: replace the cache by n positions of seeded pseudo-random K and V entries
  * (each element ~ N(0, sigma^2) approximately, sigma = 1: the magnitude of k = wk u for unit-RMS u

@@ -141,9 +141,13 @@ def test_llamacpp_decodes_a_ternary_model(gguf_dir):
         eng.step(tok)
         want, got = ref.step(tok, state), eng.logits()
         assert np.corrcoef(want, got)[0, 1] > 0.99
-    run = eng.decode([5, 6], 6)
+    run = eng.decode([5, 6], 6)  # the prompt as one batch: both its tokens stamped at its end
     assert len(run.tokens) == 6 and all(0 <= t < TINY_M2.vocab for t in run.tokens)
-    assert (np.diff(run.t_ns) > 0).all()
+    assert run.t_ns[1] == run.t_ns[2] and (np.diff(run.t_ns[2:]) > 0).all() and run.t_ns[1] > run.t_ns[0]
+    eng.reset()
+    by_token = eng.decode([5, 6], 6, batch=1)
+    assert (np.diff(by_token.t_ns) > 0).all()
+    assert by_token.tokens.tolist() == run.tokens.tolist()
 
 
 TINY_SUITE = """

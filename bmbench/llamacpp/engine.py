@@ -137,20 +137,23 @@ class LlamaCppEngine:
         for i in range(0, n, 512):
             self._eval(toks[i:i + 512].tolist())
 
-    def decode(self, prompt: Sequence[int], n_new: int) -> DecodeRun:
-        """Prompt token by token, then n_new greedy tokens; stamps as bmbench's engines
-        (kernels/decode.h): t_ns[0] before the first step, one after every step."""
+    def decode(self, prompt: Sequence[int], n_new: int, batch: int = 0) -> DecodeRun:
+        """The prompt in batches of `batch` tokens (0: one llama_decode per 512 tokens, llama.cpp's
+        batched prompt processing; 1: token by token), then n_new greedy tokens; stamps as
+        bmbench's engines (kernels/decode.h): t_ns[0] before the first step, one after every step
+        (each token of a batch stamped when the batch is done)."""
         p = np.ascontiguousarray(prompt, dtype=np.int32).reshape(-1)
         if len(p) < 1 or n_new < 1:
             raise BmbenchError("decode needs at least one prompt token and one new token")
         out = np.empty(n_new, dtype=np.int32)
         t_ns = np.empty(len(p) + n_new, dtype=np.int64)
         clock = time.monotonic_ns
+        step = min(batch, 512) if batch >= 1 else 512
         t_ns[0] = clock()
-        nxt = -1
-        for j, t in enumerate(p, 1):
-            nxt = self.step(int(t))
-            t_ns[j] = clock()
+        for j in range(0, len(p), step):
+            self._eval(p[j:j + step].tolist())
+            t_ns[j + 1:j + step + 1] = clock()
+        nxt = int(np.argmax(self._last_logits()))
         for i in range(n_new):
             out[i] = nxt
             if i + 1 < n_new:

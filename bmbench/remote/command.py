@@ -15,7 +15,7 @@ FORWARD = (("flavour", "--flavour"), ("threads", "--threads"), ("kernel", "--ker
            ("format", "--format"), ("model", "--model"), ("tokens", "--tokens"),
            ("prompt_tokens", "--prompt-tokens"), ("state", "--state"), ("kv", "--kv"),
            ("context", "--context"), ("project_to", "--project-to"), ("engine", "--engine"),
-           ("rounds", "--rounds"))
+           ("rounds", "--rounds"), ("prompt_len", "--prompt-len"), ("prefill", "--prefill"))
 FLAGS = (("print_tokens", "--print-tokens"),)
 # options naming a local file: uploaded into the remote run directory, passed by that name
 FILES = (("weights", "--weights", "weights"), ("gguf", "--gguf", "gguf"),
