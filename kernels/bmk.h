@@ -101,6 +101,10 @@ typedef void (*bmk_prep_fn)(const float *x, int64_t cols, int act_quant, void *a
 /* y[r - r0] for rows r in [r0, r1); r0 and r1 are multiples of the format's row_tile (r1 may be
  * rows, the tile padding is never written). */
 typedef void (*bmk_gemv_fn)(const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1);
+/* the GEMV of n prepared vectors (vector j at acts + j * act_stride bytes) over rows [r0, r1):
+ * y[j * y_stride + r - r0], bit for bit the format's GEMV of each vector */
+typedef void (*bmk_gemm_fn)(const bmk_tensor *w, const void *acts, size_t act_stride, int64_t n, float *y,
+                            int64_t y_stride, int64_t r0, int64_t r1);
 
 typedef struct {
     const char *name;
@@ -112,6 +116,9 @@ typedef struct {
     size_t (*act_bytes)(int64_t cols);
     bmk_prep_fn prep[BMK_N_FLAVOURS]; /* per flavour: the same integers from every one */
     bmk_gemv_fn gemv[BMK_N_FLAVOURS];
+    /* optional: a kernel that reuses each weight load for several vectors (prefill); NULL: bmk_gemm
+     * runs the GEMV once per vector */
+    bmk_gemm_fn gemm[BMK_N_FLAVOURS];
 } bmk_format;
 
 extern const bmk_format bmk_formats[];

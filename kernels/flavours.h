@@ -70,4 +70,12 @@ BMK_DECLARE_FLAVOURS(void, bmk_gemv_q4_0, BMK_GEMV_ARGS)
 BMK_DECLARE_VNNI(void, bmk_gemv_q8_0, BMK_GEMV_ARGS)
 BMK_DECLARE_VNNI(void, bmk_gemv_q4_0, BMK_GEMV_ARGS)
 
+/* multi-vector GEMMs (prefill), where a flavour has one */
+#define BMK_GEMM_ARGS                                                                               \
+    (const bmk_tensor *w, const void *acts, size_t act_stride, int64_t n, float *y, int64_t y_stride, int64_t r0, \
+     int64_t r1)
+void bmk_gemm_tmad_avx2 BMK_GEMM_ARGS;
+void bmk_gemm_tmad_avx512 BMK_GEMM_ARGS;
+void bmk_gemm_tmad_avx512vnni BMK_GEMM_ARGS;
+
 #endif

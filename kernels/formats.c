@@ -11,13 +11,22 @@
 /* one prep for every flavour (a scalar quantiser: cheap beside the GEMV it feeds) */
 #define BMK_ONE_PREP(stem) .prep = {[0 ... BMK_N_FLAVOURS - 1] = stem##_prep}
 
+#if BMK_HAVE_X86
+#define BMK_TMAD_GEMM                                                                               \
+    .gemm = {[BMK_AVX2] = bmk_gemm_tmad_avx2, [BMK_AVX512] = bmk_gemm_tmad_avx512,                 \
+             [BMK_AVX512VNNI] = bmk_gemm_tmad_avx512vnni}
+#else
+#define BMK_TMAD_GEMM .gemm = {0}
+#endif
+
 const bmk_format bmk_formats[] = {
     {.name = "f32", .bpw = 32, .block = 1, .row_tile = 1, .exact = 0,
      BMK_FORMAT_FNS(bmk_f32), BMK_ONE_PREP(bmk_f32), .gemv = BMK_ALL_FLAVOURS(bmk_gemv_f32)},
     {.name = "f16", .bpw = 16, .block = 1, .row_tile = 1, .exact = 0,
      BMK_FORMAT_FNS(bmk_f16), BMK_ONE_PREP(bmk_f16), .gemv = BMK_ALL_FLAVOURS(bmk_gemv_f16)},
     {.name = "ternary-mad", .bpw = 2, .block = BMK_TMAD_BLOCK, .row_tile = 1, .exact = 1,
-     BMK_FORMAT_FNS(bmk_tmad), BMK_ONE_PREP(bmk_tmad), .gemv = BMK_ALL_FLAVOURS_VNNI(bmk_gemv_tmad)},
+     BMK_FORMAT_FNS(bmk_tmad), BMK_ONE_PREP(bmk_tmad), .gemv = BMK_ALL_FLAVOURS_VNNI(bmk_gemv_tmad),
+     BMK_TMAD_GEMM},
     {.name = "ternary-lut", .bpw = 2, .block = BMK_TLUT_COLS, .row_tile = BMK_TLUT_ROWS, .exact = 1,
      BMK_FORMAT_FNS(bmk_tlut), .prep = BMK_ALL_FLAVOURS(bmk_tlut_prep), .gemv = BMK_ALL_FLAVOURS(bmk_gemv_tlut)},
     {.name = "q8_0", .bpw = 8.5, .block = BMK_Q8_BLOCK, .row_tile = 1, .exact = 0,

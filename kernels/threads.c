@@ -119,8 +119,11 @@ void bmk_gemm_slice(int format, int flavour, const bmk_tensor *w, const void *ac
     const int64_t r0 = t0 * tile, r1 = t1 * tile < w->rows ? t1 * tile : w->rows;
     for (int64_t b0 = r0; b0 < r1; b0 += block) { /* a block from memory once, then from L2 n - 1 times */
         const int64_t b1 = b0 + block < r1 ? b0 + block : r1;
-        for (int64_t j = 0; j < n; j++)
-            f->gemv[flavour](w, (const uint8_t *)acts + j * act_stride, y + j * y_stride + b0, b0, b1);
+        if (f->gemm[flavour])
+            f->gemm[flavour](w, acts, act_stride, n, y + b0, y_stride, b0, b1);
+        else
+            for (int64_t j = 0; j < n; j++)
+                f->gemv[flavour](w, (const uint8_t *)acts + j * act_stride, y + j * y_stride + b0, b0, b1);
     }
 }
 

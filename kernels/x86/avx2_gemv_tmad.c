@@ -78,3 +78,61 @@ void bmk_gemv_tmad_avx2(const bmk_tensor *w, const void *act, float *y, int64_t 
         y[r - r0] = bmk_int_out(dot[0] - h->sum, w->scale, h);
     }
 }
+
+/* ---- batched (prefill): one row x GEMM_VECS activation vectors per pass, each block's codes
+ * decoded once (4 registers) for all the vectors, whose activations are memory operands of
+ * maddubs; 16 ymm registers hold codes, int16 sums and int32 accumulators.  Same exact integers
+ * as the GEMV, so the outputs are its bit for bit. */
+#define GEMM_VECS 4
+
+static inline void row_vecs_dot(const uint8_t *row, const int8_t *const *q, int64_t nb, int32_t *dot)
+{
+    const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
+    __m256i acc[GEMM_VECS];
+    for (int j = 0; j < GEMM_VECS; j++) acc[j] = _mm256_setzero_si256();
+    for (int64_t b0 = 0; b0 < nb; b0 += MAD_CHUNK) {
+        const int64_t b1 = b0 + MAD_CHUNK < nb ? b0 + MAD_CHUNK : nb;
+        __m256i s[GEMM_VECS];
+        for (int j = 0; j < GEMM_VECS; j++) s[j] = _mm256_setzero_si256();
+        for (int64_t b = b0; b < b1; b++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(row + b * 32));
+            const __m256i c0 = _mm256_and_si256(v, m3), c1 = _mm256_and_si256(_mm256_srli_epi16(v, 2), m3),
+                          c2 = _mm256_and_si256(_mm256_srli_epi16(v, 4), m3),
+                          c3 = _mm256_and_si256(_mm256_srli_epi16(v, 6), m3);
+            for (int j = 0; j < GEMM_VECS; j++) {
+                const __m256i *x = (const __m256i *)(q[j] + b * BMK_TMAD_BLOCK);
+                const __m256i p01 = _mm256_add_epi16(_mm256_maddubs_epi16(c0, _mm256_loadu_si256(x)),
+                                                     _mm256_maddubs_epi16(c1, _mm256_loadu_si256(x + 1)));
+                const __m256i p23 = _mm256_add_epi16(_mm256_maddubs_epi16(c2, _mm256_loadu_si256(x + 2)),
+                                                     _mm256_maddubs_epi16(c3, _mm256_loadu_si256(x + 3)));
+                s[j] = _mm256_add_epi16(s[j], _mm256_add_epi16(p01, p23));
+            }
+        }
+        for (int j = 0; j < GEMM_VECS; j++) acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(s[j], ones));
+    }
+    for (int j = 0; j < GEMM_VECS; j++) dot[j] = hsum_epi32(acc[j]);
+}
+
+void bmk_gemm_tmad_avx2(const bmk_tensor *w, const void *acts, size_t act_stride, int64_t n, float *y,
+                        int64_t y_stride, int64_t r0, int64_t r1)
+{
+    const int64_t kp = bmk_round_up(w->cols, BMK_TMAD_BLOCK), row_bytes = kp / 4, nb = kp / BMK_TMAD_BLOCK;
+    int64_t j0 = 0;
+    for (; j0 + GEMM_VECS <= n; j0 += GEMM_VECS) {
+        const bmk_act_header *h[GEMM_VECS];
+        const int8_t *q[GEMM_VECS];
+        for (int j = 0; j < GEMM_VECS; j++) {
+            h[j] = (const bmk_act_header *)((const uint8_t *)acts + (j0 + j) * act_stride);
+            q[j] = (const int8_t *)BMK_ACT_CDATA(h[j]);
+        }
+        int32_t dot[GEMM_VECS];
+        for (int64_t r = r0; r < r1; r++) {
+            _mm_prefetch((const char *)(w->data + (r + 1) * row_bytes), _MM_HINT_T0);
+            row_vecs_dot(w->data + r * row_bytes, q, nb, dot);
+            for (int j = 0; j < GEMM_VECS; j++)
+                y[(j0 + j) * y_stride + r - r0] = bmk_int_out(dot[j] - h[j]->sum, w->scale, h[j]);
+        }
+    }
+    for (; j0 < n; j0++) /* the last n % GEMM_VECS vectors one by one */
+        bmk_gemv_tmad_avx2(w, (const uint8_t *)acts + j0 * act_stride, y + j0 * y_stride, r0, r1);
+}

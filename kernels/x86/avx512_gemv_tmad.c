@@ -72,3 +72,74 @@ void MAD_FN(bmk_gemv_tmad)(const bmk_tensor *w, const void *act, float *y, int64
         y[r - r0] = bmk_int_out(dot[0] - h->sum, w->scale, h);
     }
 }
+
+/* ---- batched (prefill): GEMM_ROWS rows x GEMM_VECS activation vectors per pass, each block's
+ * codes decoded once for all the vectors (the GEMV decodes them once per vector).  The dot
+ * products are the same exact integers, so the outputs are the GEMV's bit for bit. */
+#define GEMM_ROWS 2
+#define GEMM_VECS 4
+
+static inline __attribute__((always_inline)) void rows_vecs_dot(const uint8_t *w0, int64_t row_bytes,
+                                                                const int8_t *const *q, int64_t nb, int nr,
+                                                                int32_t dot[][GEMM_VECS])
+{
+    const __m512i m3 = _mm512_set1_epi8(3);
+    const __m512i sh01 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    const __m512i sh23 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
+    __m512i acc[GEMM_ROWS][GEMM_VECS];
+    for (int i = 0; i < nr; i++)
+        for (int j = 0; j < GEMM_VECS; j++) acc[i][j] = _mm512_setzero_si512();
+    for (int64_t b0 = 0; b0 < nb; b0 += MAD_CHUNK) {
+        const int64_t b1 = b0 + MAD_CHUNK < nb ? b0 + MAD_CHUNK : nb;
+        __m512i s[GEMM_ROWS][GEMM_VECS];
+        for (int i = 0; i < nr; i++)
+            for (int j = 0; j < GEMM_VECS; j++) s[i][j] = _mm512_setzero_si512();
+        for (int64_t b = b0; b < b1; b++) {
+            __m512i x01[GEMM_VECS], x23[GEMM_VECS];
+            for (int j = 0; j < GEMM_VECS; j++) {
+                x01[j] = _mm512_loadu_si512(q[j] + b * BMK_TMAD_BLOCK);
+                x23[j] = _mm512_loadu_si512(q[j] + b * BMK_TMAD_BLOCK + 64);
+            }
+            _mm_prefetch((const char *)(w0 + nr * row_bytes + nr * 32 * b), _MM_HINT_T0);
+            for (int i = 0; i < nr; i++) {
+                const __m512i v = _mm512_broadcast_i64x4(
+                    _mm256_loadu_si256((const __m256i *)(w0 + i * row_bytes + b * 32)));
+                const __m512i c01 = _mm512_and_si512(_mm512_srlv_epi16(v, sh01), m3);
+                const __m512i c23 = _mm512_and_si512(_mm512_srlv_epi16(v, sh23), m3);
+                for (int j = 0; j < GEMM_VECS; j++) s[i][j] = MAD_ACC(MAD_ACC(s[i][j], c01, x01[j]), c23, x23[j]);
+            }
+        }
+        for (int i = 0; i < nr; i++)
+            for (int j = 0; j < GEMM_VECS; j++) acc[i][j] = MAD_CHUNK_END(acc[i][j], s[i][j]);
+    }
+    for (int i = 0; i < nr; i++)
+        for (int j = 0; j < GEMM_VECS; j++) dot[i][j] = _mm512_reduce_add_epi32(acc[i][j]);
+}
+
+void MAD_FN(bmk_gemm_tmad)(const bmk_tensor *w, const void *acts, size_t act_stride, int64_t n, float *y,
+                           int64_t y_stride, int64_t r0, int64_t r1)
+{
+    const int64_t kp = bmk_round_up(w->cols, BMK_TMAD_BLOCK), row_bytes = kp / 4, nb = kp / BMK_TMAD_BLOCK;
+    int64_t j0 = 0;
+    for (; j0 + GEMM_VECS <= n; j0 += GEMM_VECS) {
+        const bmk_act_header *h[GEMM_VECS];
+        const int8_t *q[GEMM_VECS];
+        for (int j = 0; j < GEMM_VECS; j++) {
+            h[j] = (const bmk_act_header *)((const uint8_t *)acts + (j0 + j) * act_stride);
+            q[j] = (const int8_t *)BMK_ACT_CDATA(h[j]);
+        }
+        int32_t dot[GEMM_ROWS][GEMM_VECS];
+        for (int64_t r = r0; r < r1; r += GEMM_ROWS) {
+            const int nr = r + GEMM_ROWS <= r1 ? GEMM_ROWS : 1; /* GEMM_ROWS 2: a last odd row */
+            if (nr == GEMM_ROWS)
+                rows_vecs_dot(w->data + r * row_bytes, row_bytes, q, nb, GEMM_ROWS, dot);
+            else
+                rows_vecs_dot(w->data + r * row_bytes, row_bytes, q, nb, 1, dot);
+            for (int i = 0; i < nr; i++)
+                for (int j = 0; j < GEMM_VECS; j++)
+                    y[(j0 + j) * y_stride + r - r0 + i] = bmk_int_out(dot[i][j] - h[j]->sum, w->scale, h[j]);
+        }
+    }
+    for (; j0 < n; j0++) /* the last n % GEMM_VECS vectors one by one */
+        MAD_FN(bmk_gemv_tmad)(w, (const uint8_t *)acts + j0 * act_stride, y + j0 * y_stride, r0, r1);
+}
