@@ -20,8 +20,8 @@ from bmbench.results import CaseResult, Metric, RunResult
 OUTSIDE = tempfile.gettempdir()
 
 MIB = 2 ** 20
-ALL_FIGURES = ("bandwidth", "roofline", "decode", "memory", "projections", "energy", "latency",
-               "quant-error", "context")
+ALL_FIGURES = ("bandwidth", "roofline", "decode", "prefill", "prompt-length", "memory", "projections", "energy",
+               "latency", "quant-error", "context")
 CACHES = {"l1d_kib": 48, "l2_kib": 1280, "l3_kib": 12288}
 
 
@@ -134,6 +134,7 @@ def decode_case(rng, model, fmt, threads, context=128, speed=1.0, energy="estima
     weights = packed + embedding
     base_rss = 58 * MIB
     peak = base_rss + weights + state + 21 * MIB
+    ttft = list(context * 1000 / tok / 6 * (1 + 0.02 * rng.standard_normal(6)))  # pp ~ 6x tg
     case = CaseResult(
         case_id=f"decode/{model}/{fmt}/t{threads}/c{context}", suite="decode", kind="decode",
         model=model, format=fmt, flavour="avx2", threads=threads, context=context,
@@ -142,8 +143,9 @@ def decode_case(rng, model, fmt, threads, context=128, speed=1.0, energy="estima
             "tok_s": Metric.from_samples(samples, "tok/s"),
             "latency_p50": Metric(value=float(np.percentile(lat, 50)), unit="ms", better="lower"),
             "latency_p99": Metric(value=float(np.percentile(lat, 99)), unit="ms", better="lower"),
-            "prefill_ms": Metric.from_samples(list(context * 1000 / tok / 6 * (1 + 0.02 * rng.standard_normal(6))),
-                                              "ms", better="lower"),
+            "ttft_ms": Metric.from_samples(ttft, "ms", better="lower"),
+            "pp_tok_s": Metric.from_samples([context / (t * 1e-3) for t in ttft], "tok/s"),
+            "pp_roof_tok_s": Metric(value=8 * tok, unit="tok/s", provenance="projected", method="compute roof"),
             "bound_tok_s": Metric(value=bound, unit="tok/s", provenance="projected",
                                   method=f"roofline: DRAM read {DRAM[threads]} GB/s (same run) / {bpt / MIB:.1f} MiB per token"),
             "pct_of_bound": Metric.from_samples([100 * s / bound for s in samples], "%"),
@@ -155,7 +157,7 @@ def decode_case(rng, model, fmt, threads, context=128, speed=1.0, energy="estima
                       projections=[dict(host=h, tok_s=bw * 1e9 / bpt * tok / bound, bound_tok_s=bw * 1e9 / bpt,
                                         method="efficiency of this run x (host read bandwidth / bytes per token)",
                                         provenance="projected") for h, bw in HOSTS.items()]),
-        extra=dict(token_latencies_ms=lat, tokens=list(range(64)), prompt_tokens=context),
+        extra=dict(token_latencies_ms=lat, tokens=list(range(64)), prompt_tokens=[7] * context),
         duration_s=12.0)
     spt = 1 / tok
     if energy == "measured":

@@ -731,6 +731,95 @@ def fig_context(run: RunResult, **_) -> Figure | None:
     return fig
 
 
+def prompt_len(c: CaseResult) -> int | None:
+    p = c.extra.get("prompt_tokens")
+    return len(p) if p else None
+
+
+def pp_cases(run: RunResult) -> list[CaseResult]:
+    return [c for c in ok_cases(run, "decode")
+            if value(c, "pp_tok_s") is not None and value(c, "tok_s") is not None and prompt_len(c)]
+
+
+def fig_prefill(run: RunResult, **_) -> Figure | None:
+    """pp and tg tok/s side by side per model x format x threads (x engine), at the most common
+    prompt length; the prefill compute roof (projected) where the case has one."""
+    cases = pp_cases(run)
+    if not cases:
+        return None
+    lengths = [prompt_len(c) for c in cases]
+    n = max(set(lengths), key=lengths.count)
+    cases = sorted([c for c, k in zip(cases, lengths) if k == n],
+                   key=lambda c: (c.model or "", engine_of(c) != "bmbench", _format_key(c.format), c.threads or 0))
+    fig = new_figure(5.6)
+    ax = fig.subplots()
+    pos = np.arange(len(cases), dtype=float)
+    for p, c in zip(pos, cases):
+        col = format_colour(c.format)
+        roof = value(c, "pp_roof_tok_s")
+        if roof:
+            ax.bar(p - 0.2, roof, width=0.44, **bar_style("projected", col), zorder=1)
+        ax.bar(p - 0.2, value(c, "pp_tok_s"), width=0.34, **bar_style("measured", col), zorder=2)
+        ax.bar(p + 0.2, value(c, "tok_s"), width=0.34, color=_pale(col), edgecolor=col, zorder=2)
+    ax.errorbar(pos - 0.2, [value(c, "pp_tok_s") for c in cases], yerr=_yerr(cases, "pp_tok_s"), fmt="none",
+                ecolor="black", capsize=3, zorder=3)
+    ax.errorbar(pos + 0.2, [value(c, "tok_s") for c in cases], yerr=_yerr(cases, "tok_s"), fmt="none",
+                ecolor="black", capsize=3, zorder=3)
+    ax.set_xticks(pos, [decode_label(c).replace(" ", "\n", 1) for c in cases], fontsize=7)
+    ax.set_ylabel("tok/s")
+    ax.set_title(f"Prompt processing (pp{n}, batched) and generation (tg) by model x format x threads", fontsize=10)
+    ax.grid(True, axis="y", alpha=0.3)
+    handles = [Patch(**bar_style("measured", "0.35"), label=f"pp: prompt tokens / time to first token (measured)"),
+               Patch(color=_pale("0.35"), label="tg: generated tokens / their time (measured)")]
+    if any(value(c, "pp_roof_tok_s") for c in cases):
+        handles.append(Patch(**bar_style("projected", "0.3"),
+                             label="pp compute roof (projected: batched GEMM in cache x threads)"))
+    handles.append(Line2D([], [], color="black", marker="_", ls="", ms=10, label="95% interval of the median"))
+    tops = [max(value(c, "pp_tok_s"), value(c, "tok_s"), value(c, "pp_roof_tok_s") or 0) for c in cases]
+    ax.set_ylim(0, max(tops) * 1.3)
+    _legend(ax, handles, loc="upper left", fontsize=7, ncol=2)
+    return fig
+
+
+def fig_prompt_length(run: RunResult, **_) -> Figure | None:
+    """pp tok/s and time to first token against prompt length, per model x format x threads x engine."""
+    groups: OrderedDict = OrderedDict()
+    for c in sorted(pp_cases(run), key=lambda c: (c.model or "", _format_key(c.format), c.threads or 0,
+                                                   engine_of(c), prompt_len(c) or 0)):
+        groups.setdefault((engine_of(c), c.model, c.format, c.threads), []).append(c)
+    groups = OrderedDict((k, v) for k, v in groups.items() if len({prompt_len(c) for c in v}) >= 2)
+    if not groups:
+        return None
+    fig = new_figure(5.0)
+    ax1, ax2 = fig.subplots(1, 2)
+    for i, ((eng, model, fmt, t), cs) in enumerate(groups.items()):
+        col, n = colour(i), [prompt_len(c) for c in cs]
+        name = ("" if eng == "bmbench" else f"{eng} ") + f"{model} {fmt} {t}T"
+        ax1.errorbar(n, [value(c, "pp_tok_s") for c in cs], yerr=_yerr(cs, "pp_tok_s"), fmt="-o", color=col,
+                     capsize=3, label=f"{name} (measured)")
+        roof = [value(c, "pp_roof_tok_s") for c in cs]
+        if all(roof):
+            ax1.plot(n, roof, "--o", mfc="white", color=col, lw=1.2, label=f"{name} compute roof (projected)")
+        ax2.errorbar(n, [value(c, "ttft_ms") / 1e3 for c in cs], yerr=_yerr(cs, "ttft_ms") / 1e3, fmt="-o",
+                     color=col, capsize=3, label=f"{name} (measured)")
+    for ax in (ax1, ax2):
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_xlabel("prompt length (tokens, log scale)")
+        ax.grid(True, which="both", alpha=0.3)
+    ax1.set_ylim(bottom=0)
+    ax1.set_ylabel("prompt processing (pp tok/s)")
+    ax1.set_title("pp tok/s vs prompt length", fontsize=10)
+    ax2.set_yscale("log")
+    ax2.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax2.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    ax2.set_ylabel("time to first token (s, log scale)")
+    ax2.set_title("time to first token vs prompt length", fontsize=10)
+    _legend(ax1, fontsize=7)
+    _legend(ax2, fontsize=7)
+    return fig
+
+
 # ------------------------------------------------------------------------------ 10. comparison
 def oriented(r: Comparison, better: str) -> tuple[float, float | None, float | None]:
     """The comparison as an improvement factor (> 1 = better), whichever way the metric improves."""
@@ -882,6 +971,15 @@ FIGURES: list[FigureSpec] = [
                "Decode tok/s of bmbench's kernels and llama.cpp on the same synthetic weights (measured, "
                "solid) inside each case's roofline bound (hatched, projected); below: the tok/s ratio "
                "of each bmbench format over each llama.cpp type of the same weight class."),
+    FigureSpec("prefill", "Prompt processing and generation", fig_prefill,
+               "no decode cases with a measured prompt phase (pp_tok_s) in this result",
+               "Prompt processing (pp, batched: solid) beside generation (tg: pale) at the most common "
+               "prompt length, per model x format x threads (x engine); hatched: pp's compute roof "
+               "(projected from the batched GEMM's in-cache rate on this host)."),
+    FigureSpec("prompt-length", "Prompt length", fig_prompt_length,
+               "no decode cases at two or more prompt lengths in this result (the prefill suite sweeps them)",
+               "pp tok/s (measured; dashed: compute roof, projected) and time to first token against "
+               "prompt length, per model x format x threads (x engine)."),
     FigureSpec("memory", "Memory", fig_memory,
                "no decode cases with memory figures (memory.peak_rss_bytes) in this result",
                "Weights, state, baseline and runtime overhead (peak RSS - weights - state - baseline) "
