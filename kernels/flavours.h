@@ -77,5 +77,6 @@ BMK_DECLARE_VNNI(void, bmk_gemv_q4_0, BMK_GEMV_ARGS)
 void bmk_gemm_tmad_avx2 BMK_GEMM_ARGS;
 void bmk_gemm_tmad_avx512 BMK_GEMM_ARGS;
 void bmk_gemm_tmad_avx512vnni BMK_GEMM_ARGS;
+void bmk_gemm_tlut_avx2 BMK_GEMM_ARGS;
 
 #endif

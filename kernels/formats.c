@@ -15,8 +15,13 @@
 #define BMK_TMAD_GEMM                                                                               \
     .gemm = {[BMK_AVX2] = bmk_gemm_tmad_avx2, [BMK_AVX512] = bmk_gemm_tmad_avx512,                 \
              [BMK_AVX512VNNI] = bmk_gemm_tmad_avx512vnni}
+/* ternary-lut's GEMM is AVX2 code (its int16 pairs gain nothing from 512 bits yet) */
+#define BMK_TLUT_GEMM                                                                               \
+    .gemm = {[BMK_AVX2] = bmk_gemm_tlut_avx2, [BMK_AVX512] = bmk_gemm_tlut_avx2,                   \
+             [BMK_AVX512VNNI] = bmk_gemm_tlut_avx2}
 #else
 #define BMK_TMAD_GEMM .gemm = {0}
+#define BMK_TLUT_GEMM .gemm = {0}
 #endif
 
 const bmk_format bmk_formats[] = {
@@ -28,7 +33,8 @@ const bmk_format bmk_formats[] = {
      BMK_FORMAT_FNS(bmk_tmad), BMK_ONE_PREP(bmk_tmad), .gemv = BMK_ALL_FLAVOURS_VNNI(bmk_gemv_tmad),
      BMK_TMAD_GEMM},
     {.name = "ternary-lut", .bpw = 2, .block = BMK_TLUT_COLS, .row_tile = BMK_TLUT_ROWS, .exact = 1,
-     BMK_FORMAT_FNS(bmk_tlut), .prep = BMK_ALL_FLAVOURS(bmk_tlut_prep), .gemv = BMK_ALL_FLAVOURS(bmk_gemv_tlut)},
+     BMK_FORMAT_FNS(bmk_tlut), .prep = BMK_ALL_FLAVOURS(bmk_tlut_prep), .gemv = BMK_ALL_FLAVOURS(bmk_gemv_tlut),
+     BMK_TLUT_GEMM},
     {.name = "q8_0", .bpw = 8.5, .block = BMK_Q8_BLOCK, .row_tile = 1, .exact = 0,
      BMK_FORMAT_FNS(bmk_q8_0), BMK_ONE_PREP(bmk_q8_0), .gemv = BMK_ALL_FLAVOURS_VNNI(bmk_gemv_q8_0)},
     {.name = "q4_0", .bpw = 4.5, .block = BMK_Q8_BLOCK, .row_tile = 1, .exact = 0,

@@ -4,6 +4,7 @@
  * interleaves them back into exact int16 (lane 0: rows 0-15, lane 1: rows 16-31).  Two tiles per
  * pass share the table registers. */
 #include <immintrin.h>
+#include <string.h>
 
 #include "../flavours.h"
 #include "../formats.h"
@@ -72,3 +73,79 @@ void bmk_gemv_tlut_avx2(const bmk_tensor *w, const void *act, float *y, int64_t 
 }
 
 BMK_TLUT_PREP_X86(avx2)
+
+/* ---- batched (prefill): a table lookup serves one vector, so a batch multiplies instead.  Each
+ * 32-byte load of a tile's indices is decoded once into the 2-bit codes c = w + 1 of its 4
+ * columns, paired per row (unpack), and every vector of the pass multiplies them by its broadcast
+ * activation pairs (maddubs: c_a x_a + c_b x_b per row); sum(c q) - sum(q) = sum(w q) is the GEMV's
+ * exact integer dot (codes are 0..2, padding codes 1 meet zero activations), so the outputs are
+ * its bit for bit.  The AVX-512 flavours run this kernel too. */
+#define GEMM_VECS 4
+#define GEMM_CHUNK 32 /* steps summed in int16: 32 x 2 maddubs x 2 products x 2 x 127 = 32512 */
+
+static inline __m256i bcast_pair(const int8_t *q)
+{
+    int16_t v;
+    memcpy(&v, q, 2);
+    return _mm256_set1_epi16(v);
+}
+
+static void tile_vecs_dot(const uint8_t *tw, const int8_t *const *q, int64_t steps, int32_t dot[][BMK_TLUT_ROWS])
+{
+    const __m256i m3 = _mm256_set1_epi8(3);
+    for (int j = 0; j < GEMM_VECS; j++)
+        for (int i = 0; i < BMK_TLUT_ROWS; i++) dot[j][i] = 0;
+    for (int64_t k0 = 0; k0 < steps; k0 += GEMM_CHUNK) {
+        const int64_t k1 = k0 + GEMM_CHUNK < steps ? k0 + GEMM_CHUNK : steps;
+        __m256i s[GEMM_VECS][2];
+        for (int j = 0; j < GEMM_VECS; j++) s[j][0] = s[j][1] = _mm256_setzero_si256();
+        for (int64_t k = k0; k < k1; k++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(tw + 32 * k));
+            const __m256i ca = _mm256_and_si256(v, m3), cb = _mm256_and_si256(_mm256_srli_epi16(v, 2), m3);
+            const __m256i cc = _mm256_and_si256(_mm256_srli_epi16(v, 4), m3), cd = _mm256_and_si256(_mm256_srli_epi16(v, 6), m3);
+            /* per row the pairs (c_a, c_b) and (c_c, c_d): lo = rows 0-7 | 16-23, hi = rows 8-15 | 24-31 */
+            const __m256i ab_lo = _mm256_unpacklo_epi8(ca, cb), ab_hi = _mm256_unpackhi_epi8(ca, cb);
+            const __m256i cd_lo = _mm256_unpacklo_epi8(cc, cd), cd_hi = _mm256_unpackhi_epi8(cc, cd);
+            for (int j = 0; j < GEMM_VECS; j++) {
+                const __m256i xab = bcast_pair(q[j] + 4 * k), xcd = bcast_pair(q[j] + 4 * k + 2);
+                s[j][0] = _mm256_add_epi16(s[j][0], _mm256_add_epi16(_mm256_maddubs_epi16(ab_lo, xab),
+                                                                     _mm256_maddubs_epi16(cd_lo, xcd)));
+                s[j][1] = _mm256_add_epi16(s[j][1], _mm256_add_epi16(_mm256_maddubs_epi16(ab_hi, xab),
+                                                                     _mm256_maddubs_epi16(cd_hi, xcd)));
+            }
+        }
+        for (int j = 0; j < GEMM_VECS; j++) {
+            const __m128i part[4] = {_mm256_castsi256_si128(s[j][0]), _mm256_castsi256_si128(s[j][1]),
+                                     _mm256_extracti128_si256(s[j][0], 1), _mm256_extracti128_si256(s[j][1], 1)};
+            for (int p = 0; p < 4; p++) {
+                __m256i *d = (__m256i *)(dot[j] + 8 * p);
+                _mm256_storeu_si256(d, _mm256_add_epi32(_mm256_loadu_si256(d), _mm256_cvtepi16_epi32(part[p])));
+            }
+        }
+    }
+}
+
+void bmk_gemm_tlut_avx2(const bmk_tensor *w, const void *acts, size_t act_stride, int64_t n, float *y,
+                        int64_t y_stride, int64_t r0, int64_t r1)
+{
+    const int64_t kp = bmk_round_up(w->cols, BMK_TLUT_COLS), steps = kp / 4;
+    int64_t j0 = 0;
+    for (; j0 + GEMM_VECS <= n; j0 += GEMM_VECS) {
+        const bmk_act_header *h[GEMM_VECS];
+        const int8_t *q[GEMM_VECS];
+        for (int j = 0; j < GEMM_VECS; j++) {
+            h[j] = (const bmk_act_header *)((const uint8_t *)acts + (j0 + j) * act_stride);
+            q[j] = (const int8_t *)BMK_ACT_CDATA(h[j]) + kp * 16; /* after the tables (gemv_tlut.c) */
+        }
+        int32_t dot[GEMM_VECS][BMK_TLUT_ROWS];
+        for (int64_t t0 = r0; t0 < r1; t0 += BMK_TLUT_ROWS) {
+            tile_vecs_dot(w->data + t0 * steps, q, steps, dot);
+            const int64_t rows = r1 - t0 < BMK_TLUT_ROWS ? r1 - t0 : BMK_TLUT_ROWS;
+            for (int j = 0; j < GEMM_VECS; j++)
+                for (int64_t i = 0; i < rows; i++)
+                    y[(j0 + j) * y_stride + t0 - r0 + i] = bmk_int_out(dot[j][i] - h[j]->sum, w->scale, h[j]);
+        }
+    }
+    for (; j0 < n; j0++) /* the last n % GEMM_VECS vectors one by one */
+        bmk_gemv_tlut_avx2(w, (const uint8_t *)acts + j0 * act_stride, y + j0 * y_stride, r0, r1);
+}
