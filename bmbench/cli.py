@@ -197,6 +197,11 @@ def _overrides(args) -> dict:
             raise BmbenchError(f"--prompt-len: {e}") from None
         if any(n < 1 for n in ov["prompt_len"]):
             raise BmbenchError("--prompt-len: prompt lengths must be >= 1")
+    if getattr(args, "prefill", None):
+        ov["prefill"] = _csv_list(args.prefill)
+        bad = [v for v in ov["prefill"] if v not in ("batched", "token")]
+        if bad:
+            raise BmbenchError(f"--prefill: unknown mode {bad[0]!r} (known: batched, token)")
     return ov
 
 
@@ -242,8 +247,6 @@ def _params(args) -> dict:
             args.model = cfg.name
     if args.engine:
         p["engine"] = args.engine
-    if getattr(args, "prefill", None):
-        p["prefill"] = args.prefill
     if args.gguf:
         from .llamacpp import gguf_model
         info = gguf_model.read_info(args.gguf)  # needs the extra; a broken file fails here, before any case
@@ -516,8 +519,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--prompt-tokens", help="decode: prompt token ids, comma separated (e.g. 15496,11,314)")
     sp.add_argument("--prompt-len", help="decode: prompt length(s) in tokens, comma separated (seeded random "
                     "tokens; pp tok/s and time to first token are measured over them)")
-    sp.add_argument("--prefill", choices=("batched", "token"),
-                    help="decode: run the prompt batched (default) or token by token")
+    sp.add_argument("--prefill", metavar="batched,token",
+                    help="decode: run the prompt batched (default) or token by token; both to compare them")
     sp.add_argument("--print-tokens", action="store_true", help="decode: print the generated token ids")
     sp.add_argument("--weights", help="decode: a BitMamba-2 BIT2 checkpoint instead of synthetic weights")
     sp.add_argument("--engine", choices=ENGINES,

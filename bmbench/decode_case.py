@@ -323,7 +323,10 @@ def run_case(spec: dict) -> CaseResult:
         roof.update(weights_per_token=s.config.gemv_weights_per_token(),
                     cycles_per_weight_in_cache=cycles_per_weight_in_cache(p["format"], cols, rows, p["flavour"]))
         if batch == 0 and len(prompt) > 1:
-            _prefill_roof(metrics, roof, p["format"], cols, rows, p["flavour"], threads, len(prompt))
+            # a prompt multiplies every projection per token and the lm_head once (its last token)
+            lm_head = s.config.vocab * s.config.d_model
+            per_token = roof["weights_per_token"] - lm_head + lm_head / len(prompt)
+            _prefill_roof(metrics, roof, p["format"], cols, rows, p["flavour"], threads, len(prompt), per_token)
     if transformer:
         roof.update(kv_positions=kv_positions, kv_bytes_per_position=s.memory.get("kv_bytes_per_position"),
                     kv_method="KV cache read per token at the mean positions attended by the timed tokens "
@@ -383,16 +386,16 @@ def _prefill_metrics(prompt: list[int], prefill_ms: list[float], batch: int, con
 
 
 def _prefill_roof(metrics: dict, roof: dict, fmt: str, cols: int, rows: int, flavour: str, threads: int,
-                  n_prompt: int) -> None:
-    """pp_roof_tok_s (projected): the batched GEMM's in-cache rate x threads / weights per token,
-    and pp's % of it."""
+                  n_prompt: int, weights_per_token: float) -> None:
+    """pp_roof_tok_s (projected): the batched GEMM's in-cache rate x threads / weights per prompt
+    token, and pp's % of it."""
     rate = gemm_weights_per_s_in_cache(fmt, cols, rows, flavour, min(n_prompt, 64))
-    bound = threads * rate / roof["weights_per_token"]
-    roof.update(gemm_weights_per_s_in_cache=rate, pp_roof_tok_s=bound)
+    bound = threads * rate / weights_per_token
+    roof.update(gemm_weights_per_s_in_cache=rate, pp_roof_tok_s=bound, pp_weights_per_token=weights_per_token)
     metrics["pp_roof_tok_s"] = Metric(value=bound, unit="tok/s", provenance="projected", method=(
         f"compute roof: batched GEMM of {min(n_prompt, 64)} vectors in L2 ({fmt}, {flavour}, 1 thread, "
-        f"{rate / 1e9:.1f} Gweights/s, measured here) x {threads} thread(s) / {roof['weights_per_token'] / 1e6:.0f}M "
-        "weights per token; norms, conv and state update not counted"))
+        f"{rate / 1e9:.1f} Gweights/s, measured here) x {threads} thread(s) / {weights_per_token / 1e6:.0f}M "
+        "weights per prompt token (the lm_head once per prompt); norms, conv, state update, attention not counted"))
     metrics["pct_of_pp_roof"] = Metric.from_samples(
         [100 * v / bound for v in metrics["pp_tok_s"].samples], "%", method="measured pp tok/s / compute roof")
 

@@ -57,7 +57,8 @@ def _summary_metrics(kind: str, cases) -> list[str]:
 
 def _identity(kind: str, cases) -> list[tuple]:
     """(label, getter) of the fields that tell a kind's cases apart: llama-bench's model, format,
-    flavour or engine, threads; a GEMV's shape and a probe's kernel; the context where it varies."""
+    flavour or engine, threads; a GEMV's shape and a probe's kernel; the context and the prefill mode
+    where they vary."""
     fields = [("shape", lambda c: c.extra.get("shape"))] if kind == "gemv" else []
     if kind == "probe":
         fields.append(("kernel", lambda c: c.params.get("kernel")))
@@ -67,6 +68,8 @@ def _identity(kind: str, cases) -> list[tuple]:
     fields.append(("threads", lambda c: c.threads))
     if len({c.context for c in cases}) > 1:
         fields.append(("context", lambda c: c.context))
+    if len({c.params.get("prefill", "batched") for c in cases}) > 1:
+        fields.append(("prefill", lambda c: c.params.get("prefill", "batched") if kind == "decode" else None))
     return [(label, get) for label, get in fields if any(get(c) is not None for c in cases)]
 
 
