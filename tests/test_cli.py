@@ -67,6 +67,9 @@ def test_show_printers(smoke_result, fmt, check):
     (["run", "--suite", "smoke", "--threads", "0"], "invalid value '0'"),
     (["run", "--suite", "smoke", "--flavour", "sse9"], "unknown kernel flavour 'sse9'"),
     (["hosts", "show", "vax-11"], "unknown host 'vax-11'"),
+    (["run", "--suite", "decode", "--prompt-len", "0"], "prompt lengths must be >= 1"),
+    (["run", "--suite", "decode", "--prompt-len", "12x"], "--prompt-len"),
+    (["run", "--suite", "decode", "--prefill", "eager"], "unknown mode 'eager'"),
     (["frobnicate"], "invalid choice"),
     (["show", "/nonexistent.json"], "not found"),
 ])

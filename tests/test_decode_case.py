@@ -84,3 +84,39 @@ def test_same_tokens_across_thread_counts():
 
 def test_cpu_clock_detected():
     assert hosts.cpu_mhz() is None or hosts.cpu_mhz() > 100
+
+
+def _pp_case(prefill, prompt_len=40, threads=2):
+    spec = dict(case_id="d/pp", suite="d", kind="decode", warmup=1, repetitions=3, min_repetitions=3,
+                time_budget_s=5, params=dict(model="tiny-bitmamba", format="ternary-mad", flavour="scalar",
+                                             threads=threads, tokens=6, prompt_len=prompt_len, prefill=prefill,
+                                             seed=4))
+    return decode_case.run_case(spec)
+
+
+def test_prefill_metrics_batched_and_token_by_token():
+    """pp tok/s = prompt tokens / time to first token, sample by sample; the prompt is seeded random
+    tokens of the vocabulary; the compute roof (projected) only for a batched prompt; both modes
+    decode the same tokens."""
+    b, t = _pp_case("batched"), _pp_case("token")
+    for c in (b, t):
+        pp, ttft = c.metrics["pp_tok_s"], c.metrics["ttft_ms"]
+        assert pp.samples == pytest.approx([40 / (ms * 1e-3) for ms in ttft.samples], rel=1e-12)
+        assert pp.provenance == ttft.provenance == "measured" and pp.low <= pp.value <= pp.high
+        assert len(c.extra["prompt_tokens"]) == 40 and max(c.extra["prompt_tokens"]) < 256
+    assert "batched" in b.metrics["pp_tok_s"].method and "token by token" in t.metrics["pp_tok_s"].method
+    assert b.extra["prompt_tokens"] == t.extra["prompt_tokens"] and b.extra["tokens"] == t.extra["tokens"]
+    roof = b.metrics["pp_roof_tok_s"]
+    assert roof.provenance == "projected" and roof.value > 0 and "lm_head once" in roof.method
+    assert b.metrics["pct_of_pp_roof"].samples == pytest.approx(
+        [100 * v / roof.value for v in b.metrics["pp_tok_s"].samples])
+    assert "pp_roof_tok_s" not in t.metrics and "prefill_ms" not in b.metrics
+
+
+def test_prompt_len_changes_the_prompt_and_the_case_id():
+    from bmbench import suites
+    s = suites.load_suite("decode")
+    cases = s.cases(overrides={"model": ["bitmamba2-1b"], "format": ["ternary-lut"], "threads": [1],
+                               "prompt_len": [32, 512], "prefill": ["batched", "token"]})
+    ids = [c.case_id for c in cases]
+    assert len(set(ids)) == 4 and any(i.endswith("/pp32/token") for i in ids), ids
