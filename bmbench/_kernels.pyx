@@ -579,6 +579,8 @@ cdef class Decoder:
             r = bmk_model_decode(self.m, &prompt[0], n_prompt, batch, n_new, &out_tokens[0], &t_ns[0])
         if r == -2:
             raise ValueError("prompt token outside the vocabulary")
+        if r == -4:
+            raise MemoryError("out of memory for the prompt's batch")
         if r < 0:
             raise ValueError("bmk_model_decode failed")
         return r
@@ -735,6 +737,8 @@ cdef class TransformerDecoder:
         if r == -3:
             raise ValueError(f"KV cache too small: position {self.position} + {n_prompt} prompt + "
                              f"{n_new} new tokens exceeds max_context {self.max_context}")
+        if r == -4:
+            raise MemoryError("out of memory for the prompt's batch")
         if r < 0:
             raise ValueError("bmk_tf_decode failed")
         return r

@@ -24,10 +24,11 @@ struct bmk_model {
     float *conv_w;     /* per layer [d_conv, conv_dim], the kernel's tap-major layout */
     float *conv_state; /* per layer [d_conv - 1, conv_dim] */
     void *ssm_state;   /* per layer [n_heads, head_dim, d_state], fp32 or fp16 */
-    /* a batch of up to BMK_BATCH tokens: row t of each is token t's */
+    /* a batch of up to `cap` tokens (grown on demand up to BMK_BATCH): row t of each is token t's */
     float *h, *u, *xz, *y, *tmp, *logits;
     uint8_t *act;      /* prepared activations, act_stride bytes per token (the largest any projection needs) */
     size_t act_stride;
+    int64_t cap;
 };
 
 static void *alloc_zeroed(size_t bytes)
@@ -44,6 +45,25 @@ static int64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Scratch for batches of b tokens (the contents are not kept): a decode holds one token's, a
+ * prompt grows it once to its batch.  Returns 0, or -1 out of memory (cap 0, the buffers freed). */
+static int reserve(bmk_model *m, int64_t b)
+{
+    if (b <= m->cap) return 0;
+    const bmk_model_desc *d = &m->d;
+    float **bufs[] = {&m->h, &m->u, &m->tmp, &m->xz, &m->y};
+    const int64_t per[] = {d->d_model, d->d_model, d->d_model, m->xz_rows, d->d_inner};
+    int ok = 1;
+    for (int i = 0; i < 5; i++) {
+        free(*bufs[i]);
+        ok &= (*bufs[i] = alloc_zeroed((size_t)(b * per[i]) * 4)) != NULL;
+    }
+    free(m->act);
+    ok &= (m->act = alloc_zeroed((size_t)b * m->act_stride)) != NULL;
+    m->cap = ok ? b : 0;
+    return ok ? 0 : -1;
 }
 
 static const char *check_linear(const bmk_linear *p, int64_t rows, int64_t cols, int flavour)
@@ -114,17 +134,9 @@ bmk_model *bmk_model_create(const bmk_model_desc *desc, const char **err)
     m->conv_w = alloc_zeroed((size_t)(L * d->d_conv * m->conv_dim) * 4);
     m->conv_state = alloc_zeroed((size_t)(L * (d->d_conv - 1) * m->conv_dim) * 4);
     m->ssm_state = alloc_zeroed((size_t)L * m->ssm_layer_bytes);
-    m->h = alloc_zeroed((size_t)(BMK_BATCH * d->d_model) * 4);
-    m->u = alloc_zeroed((size_t)(BMK_BATCH * d->d_model) * 4);
-    m->tmp = alloc_zeroed((size_t)(BMK_BATCH * d->d_model) * 4);
-    m->xz = alloc_zeroed((size_t)(BMK_BATCH * m->xz_rows) * 4);
-    m->y = alloc_zeroed((size_t)(BMK_BATCH * d->d_inner) * 4);
     m->logits = alloc_zeroed((size_t)d->vocab * 4);
     m->act_stride = (act + 63) / 64 * 64;
-    m->act = alloc_zeroed(BMK_BATCH * m->act_stride);
-    if (!m->layers || !m->conv_w || !m->conv_state || !m->ssm_state || !m->h || !m->u || !m->tmp ||
-        !m->xz || !m->y || !m->logits || !m->act)
-        goto oom;
+    if (!m->layers || !m->conv_w || !m->conv_state || !m->ssm_state || !m->logits || reserve(m, 1)) goto oom;
     memcpy(m->layers, desc->layers, (size_t)L * sizeof *m->layers);
     m->d.layers = m->layers;
     /* conv weights [conv_dim, d_conv] -> the kernel's tap-major [d_conv, conv_dim] */
@@ -262,6 +274,7 @@ int32_t bmk_model_run(bmk_model *m, const int32_t *tokens, int64_t n, int want_l
     const bmk_model_desc *d = &m->d;
     for (int64_t j = 0; j < n; j++)
         if (tokens[j] < 0 || tokens[j] >= d->vocab) return -2;
+    if (reserve(m, n < BMK_BATCH ? n : BMK_BATCH)) return -4; /* out of memory */
     for (int64_t j = 0; j < n; j += BMK_BATCH) {
         const int64_t b = n - j < BMK_BATCH ? n - j : BMK_BATCH;
         for (int64_t t = 0; t < b; t++)

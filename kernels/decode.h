@@ -74,7 +74,8 @@ int32_t bmk_model_step(bmk_model *m, int32_t token, int want_logits);
 /* n tokens in batches of up to BMK_BATCH (prefill): each layer's projections take the whole batch
  * (bmk_gemm: the weights are read once per batch), the conv and the state update go token after
  * token; with want_logits the final norm(s) and lm_head of the last token only.  State and logits
- * are bitwise those of n bmk_model_step calls.  Returns as bmk_model_step. */
+ * are bitwise those of n bmk_model_step calls.  Returns as bmk_model_step, or -4 when the batch's scratch
+ * cannot be allocated (nothing run). */
 int32_t bmk_model_run(bmk_model *m, const int32_t *tokens, int64_t n, int want_logits);
 /* The logits of the last step that asked for them, [vocab]. */
 const float *bmk_model_logits(const bmk_model *m);

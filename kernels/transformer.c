@@ -25,10 +25,11 @@ struct bmk_tf {
     int64_t q_dim, kv_dim, pos;
     size_t row_bytes, head_bytes, layer_bytes; /* one position of one KV head; one KV head; one layer's K */
     uint8_t *K, *V;             /* per layer [n_kv_heads, max_context] rows */
-    /* a batch of up to BMK_BATCH tokens: row t of each is token t's (position pos + t) */
+    /* a batch of up to `cap` tokens: row t of each is token t's (position pos + t) */
     float *h, *u, *q, *k, *v, *att, *tmp, *gate, *up, *scores, *logits, *cos, *sin;
     uint8_t *act;               /* prepared activations, act_stride bytes per token */
     size_t act_stride;
+    int64_t cap;                /* tokens the batch buffers hold (grown on demand up to BMK_BATCH) */
 };
 
 static void *alloc_zeroed(size_t bytes)
@@ -81,6 +82,8 @@ static const char *validate(const bmk_tf_desc *d)
     return NULL;
 }
 
+static int reserve(bmk_tf *m, int64_t b);
+
 bmk_tf *bmk_tf_create(const bmk_tf_desc *desc, const char **err)
 {
     const char *e = validate(desc);
@@ -109,29 +112,13 @@ bmk_tf *bmk_tf_create(const bmk_tf_desc *desc, const char **err)
             if (b > act) act = b;
         }
     }
-    const int64_t wide = d->d_model > m->q_dim ? d->d_model : m->q_dim;
     m->layers = malloc((size_t)L * sizeof *m->layers);
     m->K = alloc_zeroed((size_t)L * m->layer_bytes);
     m->V = alloc_zeroed((size_t)L * m->layer_bytes);
-    const size_t B = BMK_BATCH;
-    m->h = alloc_zeroed(B * (size_t)d->d_model * 4);
-    m->u = alloc_zeroed(B * (size_t)d->d_model * 4);
-    m->tmp = alloc_zeroed(B * (size_t)wide * 4);
-    m->q = alloc_zeroed(B * (size_t)m->q_dim * 4);
-    m->k = alloc_zeroed(B * (size_t)m->kv_dim * 4);
-    m->v = alloc_zeroed(B * (size_t)m->kv_dim * 4);
-    m->att = alloc_zeroed(B * (size_t)m->q_dim * 4);
-    m->gate = alloc_zeroed(B * (size_t)d->d_ff * 4);
-    m->up = alloc_zeroed(B * (size_t)d->d_ff * 4);
     m->scores = alloc_zeroed((size_t)(d->n_heads * d->max_context) * 4);
     m->logits = alloc_zeroed((size_t)d->vocab * 4);
-    m->cos = alloc_zeroed(B * (size_t)hd / 2 * 4);
-    m->sin = alloc_zeroed(B * (size_t)hd / 2 * 4);
     m->act_stride = (act + 63) / 64 * 64;
-    m->act = alloc_zeroed(B * m->act_stride);
-    if (!m->layers || !m->K || !m->V || !m->h || !m->u || !m->tmp || !m->q || !m->k || !m->v || !m->att ||
-        !m->gate || !m->up || !m->scores || !m->logits || !m->cos || !m->sin || !m->act)
-        goto oom;
+    if (!m->layers || !m->K || !m->V || !m->scores || !m->logits || reserve(m, 1)) goto oom;
     memcpy(m->layers, desc->layers, (size_t)L * sizeof *m->layers);
     m->d.layers = m->layers;
     return m;
@@ -161,6 +148,27 @@ size_t bmk_tf_kv_bytes_per_position(const bmk_tf *m)
 }
 
 size_t bmk_tf_kv_bytes_allocated(const bmk_tf *m) { return 2 * (size_t)m->d.n_layers * m->layer_bytes; }
+
+/* Scratch for batches of b tokens (the contents are not kept): a decode holds one token's, a
+ * prompt grows it once to its batch.  Returns 0, or -1 out of memory (cap 0, the buffers freed). */
+static int reserve(bmk_tf *m, int64_t b)
+{
+    if (b <= m->cap) return 0;
+    const bmk_tf_desc *d = &m->d;
+    float **bufs[] = {&m->h, &m->u, &m->tmp, &m->q, &m->k, &m->v, &m->att, &m->gate, &m->up, &m->cos, &m->sin};
+    const int64_t wide = d->d_model > m->q_dim ? d->d_model : m->q_dim, half = d->head_dim / 2;
+    const int64_t per[] = {d->d_model, d->d_model, wide, m->q_dim, m->kv_dim, m->kv_dim, m->q_dim, d->d_ff, d->d_ff,
+                           half, half};
+    int ok = 1;
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) {
+        free(*bufs[i]);
+        ok &= (*bufs[i] = alloc_zeroed((size_t)(b * per[i]) * 4)) != NULL;
+    }
+    free(m->act);
+    ok &= (m->act = alloc_zeroed((size_t)b * m->act_stride)) != NULL;
+    m->cap = ok ? b : 0;
+    return ok ? 0 : -1;
+}
 
 static uint8_t *kv_row(const bmk_tf *m, uint8_t *base, int64_t l, int64_t kvh, int64_t pos)
 {
@@ -286,6 +294,7 @@ int32_t bmk_tf_run(bmk_tf *m, const int32_t *tokens, int64_t n, int want_logits)
     for (int64_t j = 0; j < n; j++)
         if (tokens[j] < 0 || tokens[j] >= d->vocab) return -2;
     if (m->pos + n > d->max_context) return -3;
+    if (reserve(m, n < BMK_BATCH ? n : BMK_BATCH)) return -4; /* out of memory */
     const int64_t half = d->head_dim / 2;
     for (int64_t j = 0; j < n; j += BMK_BATCH) {
         const int64_t b = n - j < BMK_BATCH ? n - j : BMK_BATCH;

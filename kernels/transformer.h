@@ -65,7 +65,8 @@ int32_t bmk_tf_step(bmk_tf *m, int32_t token, int want_logits);
 /* n tokens at positions pos .. pos + n - 1 in batches of up to BMK_BATCH (prefill): each
  * projection one GEMM over the batch, the causal attention token after token (token t attends to
  * positions 0 .. pos + t); logits of the last token only.  Cache and logits bitwise those of n
- * bmk_tf_step calls.  -3 (nothing run) if the cache cannot hold n more positions. */
+ * bmk_tf_step calls.  -3 (nothing run) if the cache cannot hold n more positions, -4 if the batch's
+ * scratch cannot be allocated. */
 int32_t bmk_tf_run(bmk_tf *m, const int32_t *tokens, int64_t n, int want_logits);
 const float *bmk_tf_logits(const bmk_tf *m);
 
