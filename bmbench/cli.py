@@ -140,6 +140,49 @@ def cmd_hosts(args, out: Console) -> int:
     return 0
 
 
+def cmd_history(args, out: Console) -> int:
+    from . import history
+    with history.Store(args.db) as store:
+        if args.action == "add":
+            if not args.results:
+                raise BmbenchError("history add: name at least one result file")
+            for path, added in history.add_files(store, args.results, args.revision, args.branch):
+                out.print(f"{path}: {'added' if added else 'already stored'} ({store.path})")
+            return 0
+        df = store.points(args.case, args.metric, args.since, args.branch, measured_only=args.action == "detect")
+        if df.empty:
+            out.print(f"no stored points match in {store.path}")
+            return 0
+        if args.action == "show":
+            t = Table(title=f"history: {store.path}")
+            for c in ("created", "revision", "branch", "hardware class", "case", "metric", "value", "[low-high]"):
+                t.add_column(c, justify="right" if c == "value" else "left")
+            for r in df.itertuples():
+                t.add_row(r.created, r.revision[:12], r.branch, r.hardware_class, r.case_id, r.metric,
+                          f"{r.value:.4g} {r.unit or ''}", "" if r.low is None or r.low != r.low
+                          else f"{r.low:.4g}-{r.high:.4g}")
+            out.print(t)
+            return 0
+        if args.action == "report":
+            from .report.trends import write_trends
+            out.print(f"report: {write_trends(df, history.change_points(df, args.pvalue), args.output)}")
+            return 0
+        cps = history.change_points(df, args.pvalue)
+        t = Table(title=f"change points (Otava e-divisive, p < {args.pvalue:g}; series per hardware class x branch)")
+        for c in ("case", "metric", "hardware class", "branch", "from revision", "change", "p", "verdict"):
+            t.add_column(c)
+        for cp in cps:
+            t.add_row(cp.case_id, cp.metric, cp.hardware_class, cp.branch, cp.revision[:12],
+                      f"{cp.change_pct:+.1f}% ({cp.before:.4g} -> {cp.after:.4g} {cp.unit})", f"{cp.pvalue:.1e}",
+                      "regression" if cp.regression else "improvement")
+        out.print(t if cps else "no change point in any series")
+        failed = history.gate(cps, 100 * args.threshold)
+        for cp in failed:
+            out.print(f"regression: {cp.case_id} {cp.metric} {cp.change_pct:+.1f}% from {cp.revision[:12]} "
+                      f"({cp.branch}, {cp.hardware_class})")
+        return 1 if failed else 0
+
+
 def _run_and_report(suite, overrides, args, out: Console, params: dict | None = None,
                     resume=None, resume_path: Path | None = None) -> int:
     from . import noise, printers, runner
@@ -616,6 +659,22 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--kv", choices=("f16", "q8_0"), default="f16", help="KV cache type (transformer)")
     sp.add_argument("--hosts-file")
     sp.set_defaults(func=cmd_roofline)
+
+    sp = sub.add_parser("history", help="results across commits: store them, show the series, find change points")
+    sp.add_argument("action", choices=("add", "show", "detect", "report"))
+    sp.add_argument("results", nargs="*", help="add: result documents")
+    sp.add_argument("--db", help="the SQLite store (default ~/.local/share/bmbench/history.sqlite)")
+    sp.add_argument("--revision", help="add: the git revision of results that record none")
+    sp.add_argument("--branch", help="add: the branch (default main); show / detect: only this branch")
+    sp.add_argument("--case", help="show / detect / report: case ids matching this glob (e.g. 'ci/decode/*')")
+    sp.add_argument("--metric", help="show / detect / report: metrics matching this glob")
+    sp.add_argument("--since", help="show / detect / report: results created on or after this ISO date")
+    sp.add_argument("--threshold", type=_fraction, default=0.05,
+                    help="detect: exit 1 when a series' newest change point is a regression beyond this (default 5%%)")
+    sp.add_argument("--pvalue", type=float, default=1e-4, help="detect / report: significance of a change point "
+                    "(default 1e-4)")
+    sp.add_argument("-o", "--output", default="bmbench-history", metavar="DIR", help="report: output directory")
+    sp.set_defaults(func=cmd_history)
 
     sp = sub.add_parser("suites", help="list the shipped suites")
     sp.set_defaults(func=cmd_suites)

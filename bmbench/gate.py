@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from pathlib import Path
 
 from rich.console import Console
 
 from . import compare, results, runner
 from .errors import BmbenchError
-from .results import RunResult
+from .results import RunResult, hardware_class
 from .suites import Suite, load_suite
 
 # in-process ratios and repeatable counts: they move little with the load of a shared runner
@@ -32,15 +31,6 @@ GATE_METRICS = ("speedup_vs_scalar", "pct_of_probe", "instructions_per_weight", 
 COUNTS = ("instructions_per_weight", "instructions_per_token")  # the same on every CPU of a class
 CLOCK_RATIOS = tuple(m for m in GATE_METRICS if m not in COUNTS)  # only on the same CPU
 EXIT_PASSED, EXIT_FAILED, EXIT_NOTHING_COMPARABLE = 0, 1, 3
-
-
-def hardware_class(run: RunResult) -> str:
-    """arch-flavour-compiler+major of a result, e.g. x86_64-avx2-gcc12: what makes instruction
-    counts of the same code equal."""
-    compiler = str(run.build.get("compiler") or "unknown")
-    m = re.match(r"(\w+)\s+(\d+)", compiler)
-    comp = f"{m.group(1)}{m.group(2)}" if m else re.sub(r"\W+", "", compiler) or "unknown"
-    return f"{run.host.get('arch', 'unknown')}-{run.build.get('chosen_flavour', 'unknown')}-{comp}"
 
 
 def baseline_path(baseline: str | Path, suite_name: str, run: RunResult) -> Path:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from dataclasses import asdict, dataclass, field  # noqa: F401 (asdict re-exported)
 from pathlib import Path
@@ -100,6 +101,15 @@ class RunResult:
         columns (bmbench.frame)."""
         from . import frame
         return frame.wide(self) if wide else frame.tidy(self)
+
+
+def hardware_class(run: RunResult) -> str:
+    """arch-flavour-compiler+major of a result, e.g. x86_64-avx2-gcc12: what makes instruction
+    counts of the same code equal (the gate's baselines and the history's series are per class)."""
+    compiler = str(run.build.get("compiler") or "unknown")
+    m = re.match(r"(\w+)\s+(\d+)", compiler)
+    comp = f"{m.group(1)}{m.group(2)}" if m else re.sub(r"\W+", "", compiler) or "unknown"
+    return f"{run.host.get('arch', 'unknown')}-{run.build.get('chosen_flavour', 'unknown')}-{comp}"
 
 
 # --------------------------------------------------------------------------------- serialisation

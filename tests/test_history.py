@@ -1,0 +1,160 @@
+"""The performance history: results round-trip through the SQLite store unchanged, adding twice is a
+no-op, concurrent adds from two processes all land, a damaged database is a one-line error; change
+points (Otava) are found at the revision of planted 5% and 10% steps in realistic noise, none in
+pure noise, hardware classes never mixed; detect gates on the newest change point; the trend page."""
+from __future__ import annotations
+
+import multiprocessing as mp
+import sqlite3
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bmbench import history
+from bmbench.errors import BmbenchError
+from bmbench.results import CaseResult, Metric, RunResult, to_dict
+
+
+def make_run(i: int, tok_s: float, arch: str = "x86_64", rng=None, revision: str | None = "auto") -> RunResult:
+    rng = rng or np.random.default_rng(i)
+    samples = list(tok_s * (1 + 0.01 * rng.standard_normal(6)))
+    case = CaseResult(case_id="ci/decode/tiny/ternary-lut", suite="ci", kind="decode", model="tiny",
+                      format="ternary-lut", flavour="avx2", threads=1,
+                      metrics={"tok_s": Metric.from_samples(samples, "tok/s"),
+                               "latency_p50": Metric(value=1000 / tok_s, unit="ms", better="lower"),
+                               "bound_tok_s": Metric(value=500.0, unit="tok/s", provenance="projected")})
+    return RunResult(suite="ci", created=f"2026-12-{1 + i // 24:02d}T{i % 24:02d}:00:00+00:00", command=["bmbench"],
+                     host={"arch": arch, "cpu_model": "test"}, build={"compiler": "gcc 12.2.0", "chosen_flavour": "avx2"},
+                     versions={}, git_revision=f"{i:07x}".ljust(40, "e") if revision == "auto" else revision, cases=[case])
+
+
+def series_runs(levels, n_each, noise=0.01, seed=0, arch="x86_64"):
+    """Consecutive results whose tok/s medians sit at the given levels (realistic 1% noise)."""
+    rng = np.random.default_rng(seed)
+    out, i = [], 0
+    for level in levels:
+        for _ in range(n_each):
+            out.append(make_run(i, level * (1 + noise * rng.standard_normal()), arch=arch, rng=rng))
+            i += 1
+    return out
+
+
+def test_round_trip_and_idempotent_add(tmp_path):
+    run = make_run(3, 120.0)
+    with history.Store(tmp_path / "h.sqlite") as s:
+        assert s.add(run) is True
+        assert s.add(run) is False  # the same document again: a no-op
+        assert s.documents() == [to_dict(run)]
+        df = s.points()
+        assert len(df) == 3 and set(df["metric"]) == {"tok_s", "latency_p50", "bound_tok_s"}
+        row = df[df.metric == "tok_s"].iloc[0]
+        assert row.revision == run.git_revision and row.hardware_class == "x86_64-avx2-gcc12"
+        assert row.value == run.cases[0].metrics["tok_s"].value and row.branch == "main"
+        assert s.db.execute("PRAGMA user_version").fetchone()[0] == history.SCHEMA_VERSION
+        assert len(s.points(measured_only=True)) == 2
+
+
+def test_revision_is_required(tmp_path):
+    with history.Store(tmp_path / "h.sqlite") as s:
+        with pytest.raises(BmbenchError, match="--revision"):
+            s.add(make_run(1, 100.0, revision=None))
+        assert s.add(make_run(1, 100.0, revision=None), revision="abc123")
+        assert s.points()["revision"].iloc[0] == "abc123"
+
+
+def test_damaged_database_is_a_clear_error(tmp_path):
+    bad = tmp_path / "h.sqlite"
+    bad.write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(BmbenchError, match="not a bmbench history database, or damaged"):
+        history.Store(bad)
+
+
+def _add_many(db, start):
+    with history.Store(db) as s:
+        for i in range(start, start + 15):
+            s.add(make_run(i, 100.0 + i))
+
+
+def test_concurrent_adds_from_two_processes(tmp_path):
+    db = tmp_path / "h.sqlite"
+    history.Store(db).close()
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_add_many, args=(db, k * 100)) for k in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 30
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_planted_steps_are_found_at_their_revisions(tmp_path, seed):
+    runs = series_runs([100.0, 95.0, 85.5], 20, seed=seed)  # -5% at result 20, -10% at result 40
+    with history.Store(tmp_path / "h.sqlite") as s:
+        for r in runs:
+            s.add(r)
+        cps = [cp for cp in history.change_points(s.points(metric="tok_s", measured_only=True))]
+    assert [cp.revision for cp in cps] == [runs[20].git_revision, runs[40].git_revision]
+    assert cps[0].change_pct == pytest.approx(-5, abs=1.5) and cps[1].change_pct == pytest.approx(-10, abs=1.5)
+    assert all(cp.regression and cp.pvalue < history.DEFAULT_PVALUE for cp in cps)
+    assert history.gate(cps, 5.0) == [cps[1]]  # the newest change point, -10%: beyond 5%
+    assert history.gate(cps, 12.0) == []
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_pure_noise_has_no_change_point(tmp_path, seed):
+    with history.Store(tmp_path / "h.sqlite") as s:
+        for r in series_runs([100.0], 50, noise=0.015, seed=100 + seed):
+            s.add(r)
+        assert history.change_points(s.points(metric="tok_s")) == []
+
+
+def test_hardware_classes_are_never_mixed(tmp_path):
+    """Two classes at different but flat levels, interleaved in time: no change point, two series."""
+    with history.Store(tmp_path / "h.sqlite") as s:
+        a = series_runs([100.0], 25, seed=1, arch="x86_64")
+        b = series_runs([60.0], 25, seed=2, arch="aarch64")
+        for i, (x, y) in enumerate(zip(a, b)):
+            s.add(x)
+            y.git_revision = f"{1000 + i:07x}".ljust(40, "f")
+            s.add(y)
+        df = s.points(metric="tok_s")
+    assert len(history.series(df)) == 2
+    assert history.change_points(df) == []
+
+
+def test_cli_add_detect_gate_and_report(tmp_path):
+    from bmbench.results import save
+    db = tmp_path / "h.sqlite"
+    runs = series_runs([100.0, 88.0], 20, seed=5)
+    files = []
+    for i, r in enumerate(runs):
+        files.append(tmp_path / f"r{i}.json")
+        save(r, files[-1])
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "bmbench.cli", "history", *args, "--db", str(db)],
+                              capture_output=True, text=True)
+    p = cli("add", *map(str, files[:30]))
+    assert p.returncode == 0 and p.stdout.count("added") == 30, p.stderr
+    assert "already stored" in cli("add", str(files[0])).stdout
+    assert cli("add", *map(str, files[30:])).returncode == 0
+    show = cli("show", "--metric", "tok_s")
+    assert show.returncode == 0 and runs[-1].git_revision[:12] in show.stdout
+    det = cli("detect", "--metric", "tok_s")
+    assert det.returncode == 1 and "regression" in det.stdout and runs[20].git_revision[:12] in det.stdout
+    assert cli("detect", "--metric", "tok_s", "--threshold", "20%").returncode == 0
+    rep = cli("report", "--metric", "tok_s", "-o", str(tmp_path / "trend"))
+    assert rep.returncode == 0, rep.stderr
+    pngs = list((tmp_path / "trend").glob("trend-*.png"))
+    assert len(pngs) == 1 and "1 change point(s)" in (tmp_path / "trend" / "index.html").read_text()
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(b"garbage" * 500)
+    p = subprocess.run([sys.executable, "-m", "bmbench.cli", "history", "show", "--db", str(bad)],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "damaged" in p.stderr
