@@ -663,7 +663,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("history", help="results across commits: store them, show the series, find change points")
     sp.add_argument("action", choices=("add", "show", "detect", "report"))
     sp.add_argument("results", nargs="*", help="add: result documents")
-    sp.add_argument("--db", help="the SQLite store (default ~/.local/share/bmbench/history.sqlite)")
+    sp.add_argument("--db", help="the store: a SQLite file (default ~/.local/share/bmbench/history.sqlite) or "
+                    "postgresql://user:password@host:port/dbname")
     sp.add_argument("--revision", help="add: the git revision of results that record none")
     sp.add_argument("--branch", help="add: the branch (default main); show / detect: only this branch")
     sp.add_argument("--case", help="show / detect / report: case ids matching this glob (e.g. 'ci/decode/*')")

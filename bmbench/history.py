@@ -1,14 +1,15 @@
 """Performance history: every result kept in one store, series per case x metric x hardware class
 x branch, and change points found in them.
 
-The store is SQLite (the default, one file under the user's data directory; `--db` chooses).  A
-result is stored whole (its JSON document, so it round-trips unchanged) and indexed: one `runs`
+The store is SQLite (the default, one file under the user's data directory; `--db` chooses), or
+PostgreSQL for a fleet of runners (`--db postgresql://...`, through pg8000).  A result is stored whole (its JSON document, so it round-trips unchanged) and indexed: one `runs`
 row keyed by the digest of the document (adding the same result again is a no-op), with its git
 revision (the result's own, else `--revision`), branch, creation time, hardware class (gate's:
 arch-flavour-compiler) and suite; one `points` row per case x metric (value, interval, unit, which
 way is better, provenance).  Writers take the database's write lock for the whole add
-(BEGIN IMMEDIATE, WAL journal, a busy timeout), so CI jobs adding at once queue instead of
-corrupting it.  The schema is versioned (PRAGMA user_version) and migrated forward on open.
+(SQLite: BEGIN IMMEDIATE, WAL journal, a busy timeout; PostgreSQL: a transaction-scoped advisory
+lock), so CI jobs adding at once queue instead of corrupting it.  The schema is versioned (table
+bmbench_schema) and migrated forward on open.
 
 Change points come from Apache Otava (the e-divisive means family with a Student t significance
 test, as Hunter and MongoDB's tooling use); nothing statistical is written here.  A series is one
@@ -17,47 +18,52 @@ classes and branches are never mixed.
 """
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import BmbenchError
 from .results import RunResult, hardware_class, load, to_dict
 
-MIGRATIONS = [  # index i brings a database from user_version i to i + 1
+# Each migration brings a store from version i to i + 1; {id} and {float} are the dialect's types.
+MIGRATIONS = [
     """
     CREATE TABLE runs (
-        id INTEGER PRIMARY KEY,
+        id {id},
         digest TEXT NOT NULL UNIQUE,      -- sha256 of the canonical JSON document
         revision TEXT NOT NULL,
         branch TEXT NOT NULL,
         created TEXT NOT NULL,            -- the result's creation time (ISO 8601)
-        added TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        added TEXT NOT NULL,
         hardware_class TEXT NOT NULL,
         suite TEXT NOT NULL,
         document TEXT NOT NULL            -- the whole result, as written
     );
     CREATE TABLE points (
-        run_id INTEGER NOT NULL REFERENCES runs(id),
+        run_id BIGINT NOT NULL REFERENCES runs(id),
         case_id TEXT NOT NULL,
         metric TEXT NOT NULL,
-        value REAL NOT NULL,
-        low REAL,
-        high REAL,
+        value {float} NOT NULL,
+        low {float},
+        high {float},
         unit TEXT,
         better TEXT NOT NULL,
         provenance TEXT NOT NULL,
         PRIMARY KEY (run_id, case_id, metric)
     );
-    CREATE INDEX points_series ON points (case_id, metric);
+    CREATE INDEX points_series ON points (case_id, metric)
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 DEFAULT_PVALUE = 1e-4  # per series; a store holds hundreds of series, so stricter than Otava's 1e-3
 WINDOW = 50            # Otava's sliding window (points)
+COLUMNS = ("revision", "branch", "created", "hardware_class", "suite", "case_id", "metric", "value", "low", "high",
+           "unit", "better", "provenance")
 
 
 def default_db() -> Path:
@@ -69,24 +75,64 @@ def _digest(doc: dict) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-class Store:
-    """The results store in a SQLite file (created with its directory on first use)."""
+class _Sqlite:
+    types = dict(id="INTEGER PRIMARY KEY", float="REAL")
 
-    def __init__(self, path: str | os.PathLike | None = None):
-        self.path = Path(path) if path else default_db()
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.con = sqlite3.connect(path, timeout=60, isolation_level=None)
+        self.con.execute("PRAGMA journal_mode=WAL")  # readers never block the one writer
+        self.con.execute("PRAGMA foreign_keys=ON")
+
+    def begin_write(self, cur) -> None:
+        cur.execute("BEGIN IMMEDIATE")  # the write lock now, not at the first write: adds queue
+
+    @staticmethod
+    def sql(q: str) -> str:
+        return q
+
+
+class _Postgres:
+    types = dict(id="BIGSERIAL PRIMARY KEY", float="DOUBLE PRECISION")
+
+    def __init__(self, url: str):
+        import pg8000.dbapi
+        from urllib.parse import unquote, urlsplit
+        u = urlsplit(url)
+        self.con = pg8000.dbapi.connect(user=unquote(u.username or "postgres"), password=unquote(u.password or "") or None,
+                                        host=u.hostname or "localhost", port=u.port or 5432,
+                                        database=unquote(u.path.lstrip("/")) or "postgres", timeout=60)
+        self.con.autocommit = True
+
+    def begin_write(self, cur) -> None:
+        cur.execute("BEGIN")
+        cur.execute("SELECT pg_advisory_xact_lock(20261206)")  # one writer at a time, as SQLite
+
+    @staticmethod
+    def sql(q: str) -> str:
+        return q.replace("?", "%s")
+
+
+class Store:
+    """The results store: a SQLite file (created with its directory on first use), or a PostgreSQL
+    database (`postgresql://user:password@host:port/dbname`) shared by many runners."""
+
+    def __init__(self, db: str | os.PathLike | None = None):
+        text = str(db) if db else str(default_db())
+        self.path = text if text.startswith(("postgresql://", "postgres://")) else Path(text)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
+            self.backend = _Sqlite(self.path) if isinstance(self.path, Path) else _Postgres(text)
             self._migrate()
-        except sqlite3.DatabaseError as e:
-            raise BmbenchError(f"history database {self.path}: {e} (not a bmbench history database, or damaged)") from None
+        except ImportError:
+            raise BmbenchError("a PostgreSQL history needs pg8000: pip install 'bmbench[postgresql]'") from None
+        except _db_errors() as e:
+            raise BmbenchError(f"history database {self.path}: {_one_line(e)} (not reachable, not a bmbench "
+                               "history database, or damaged)") from None
         except OSError as e:
             raise BmbenchError(f"history database {self.path}: {e.strerror or e}") from None
 
     def close(self) -> None:
-        self.db.close()
+        self.backend.con.close()
 
     def __enter__(self):
         return self
@@ -94,21 +140,35 @@ class Store:
     def __exit__(self, *exc):
         self.close()
 
-    def _migrate(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
+    def _write(self, work):
+        """work(cursor) inside one write transaction, rolled back on any error."""
+        cur = self.backend.con.cursor()
+        self.backend.begin_write(cur)
         try:
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            out = work(cur)
+            cur.execute("COMMIT")
+            return out
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+
+    def _migrate(self) -> None:
+        def work(cur):
+            cur.execute("CREATE TABLE IF NOT EXISTS bmbench_schema (version INTEGER NOT NULL)")
+            cur.execute("SELECT version FROM bmbench_schema")
+            row = cur.fetchone()
+            version = row[0] if row else 0
             if version > SCHEMA_VERSION:
                 raise BmbenchError(f"history database {self.path} has schema {version}, newer than this "
                                    f"bmbench's {SCHEMA_VERSION}: upgrade bmbench")
             for v in range(version, SCHEMA_VERSION):
-                for stmt in filter(str.strip, MIGRATIONS[v].split(";")):
-                    self.db.execute(stmt)
-                self.db.execute(f"PRAGMA user_version = {v + 1}")
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
+                for stmt in filter(str.strip, MIGRATIONS[v].format(**self.backend.types).split(";")):
+                    cur.execute(stmt)
+            if row is None:
+                cur.execute(self.backend.sql("INSERT INTO bmbench_schema VALUES (?)"), (SCHEMA_VERSION,))
+            elif version < SCHEMA_VERSION:
+                cur.execute(self.backend.sql("UPDATE bmbench_schema SET version = ?"), (SCHEMA_VERSION,))
+        self._write(work)
 
     def add(self, run: RunResult, revision: str | None = None, branch: str | None = None) -> bool:
         """Store one result; False if this very document is already stored."""
@@ -116,40 +176,43 @@ class Store:
         if not rev:
             raise BmbenchError("the result records no git revision: pass --revision")
         doc = to_dict(run)
+        q = self.backend.sql
+
+        def work(cur):
+            cur.execute(q("INSERT INTO runs (digest, revision, branch, created, added, hardware_class, suite, document) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING RETURNING id"),
+                        (_digest(doc), rev, branch or "main", run.created,
+                         datetime.now(timezone.utc).isoformat(timespec="seconds"), hardware_class(run), run.suite,
+                         json.dumps(doc)))
+            row = cur.fetchone()
+            if row is None:
+                return False
+            cur.executemany(q("INSERT INTO points VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                            [(row[0], c.case_id, name, m.value, m.low, m.high, m.unit, m.better, m.provenance)
+                             for c in run.ok_cases() for name, m in c.metrics.items() if m.value is not None])
+            return True
         try:
-            self.db.execute("BEGIN IMMEDIATE")  # the write lock for the whole add
-            try:
-                cur = self.db.execute(
-                    "INSERT OR IGNORE INTO runs (digest, revision, branch, created, hardware_class, suite, document) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (_digest(doc), rev, branch or "main", run.created, hardware_class(run), run.suite, json.dumps(doc)))
-                if cur.rowcount == 1:
-                    self.db.executemany(
-                        "INSERT INTO points VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [(cur.lastrowid, c.case_id, name, m.value, m.low, m.high, m.unit, m.better, m.provenance)
-                         for c in run.ok_cases() for name, m in c.metrics.items() if m.value is not None])
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-        except sqlite3.DatabaseError as e:
-            raise BmbenchError(f"history database {self.path}: {e}") from None
-        return cur.rowcount == 1
+            return self._write(work)
+        except _db_errors() as e:
+            raise BmbenchError(f"history database {self.path}: {_one_line(e)}") from None
+
+    def _query(self, sql: str, args=()) -> list[tuple]:
+        try:
+            cur = self.backend.con.cursor()
+            cur.execute(self.backend.sql(sql), tuple(args))
+            return [tuple(r) for r in cur.fetchall()]
+        except _db_errors() as e:
+            raise BmbenchError(f"history database {self.path}: {_one_line(e)}") from None
 
     def documents(self) -> list[dict]:
-        return [json.loads(d) for (d,) in self.db.execute("SELECT document FROM runs ORDER BY created, id")]
+        return [json.loads(d) for (d,) in self._query("SELECT document FROM runs ORDER BY created, id")]
 
     def points(self, case: str | None = None, metric: str | None = None, since: str | None = None,
                branch: str | None = None, measured_only: bool = False):
-        """The stored points as a DataFrame, oldest first: revision, branch, created, hardware_class,
-        suite, case_id, metric, value, low, high, unit, better, provenance.  `case` and `metric` are
-        SQL GLOB patterns (`*` and `?`)."""
+        """The stored points as a DataFrame (COLUMNS), oldest result first; `case` and `metric` are
+        shell-style patterns (`*`, `?`, `[..]`)."""
         import pandas as pd
         where, args = [], []
-        for col, val in (("p.case_id", case), ("p.metric", metric)):
-            if val:
-                where.append(f"{col} GLOB ?")
-                args.append(val)
         if since:
             where.append("r.created >= ?")
             args.append(since)
@@ -158,13 +221,28 @@ class Store:
             args.append(branch)
         if measured_only:
             where.append("p.provenance = 'measured'")
-        sql = ("SELECT r.revision, r.branch, r.created, r.hardware_class, r.suite, p.case_id, p.metric, p.value, "
-               "p.low, p.high, p.unit, p.better, p.provenance FROM points p JOIN runs r ON r.id = p.run_id"
-               + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.created, r.id")
-        try:
-            return pd.read_sql_query(sql, self.db, params=args)
-        except (sqlite3.DatabaseError, pd.errors.DatabaseError) as e:
-            raise BmbenchError(f"history database {self.path}: {e}") from None
+        rows = self._query(
+            "SELECT r.revision, r.branch, r.created, r.hardware_class, r.suite, p.case_id, p.metric, p.value, p.low, "
+            "p.high, p.unit, p.better, p.provenance FROM points p JOIN runs r ON r.id = p.run_id"
+            + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.created, r.id", args)
+        df = pd.DataFrame([list(r) for r in rows], columns=list(COLUMNS))
+        for col, pattern in (("case_id", case), ("metric", metric)):
+            if pattern:
+                df = df[[fnmatch.fnmatchcase(v, pattern) for v in df[col]]]
+        return df.astype({c: "float64" for c in ("value", "low", "high")}).reset_index(drop=True)
+
+
+def _db_errors() -> tuple:
+    """What the database drivers raise (a bad file, a refused connection, bad credentials, SQL)."""
+    try:
+        import pg8000.dbapi
+        return (sqlite3.Error, pg8000.dbapi.Error)
+    except ImportError:
+        return (sqlite3.Error,)
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
 
 
 def add_files(store: Store, paths: list[str], revision: str | None = None, branch: str | None = None) -> list[tuple[str, bool]]:

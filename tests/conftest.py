@@ -1,11 +1,14 @@
 import numpy as np
 import os
+import sys
 import tempfile
 
 import pytest
 
 # synthetic-weight cache of the test run: never the user's ~/.cache
 os.environ.setdefault("BMBENCH_CACHE_DIR", tempfile.mkdtemp(prefix="bmbench-test-cache-"))
+
+sys.path.insert(0, os.path.dirname(__file__))  # shared test helpers (pagecheck.py)
 
 from bmbench import dispatch
 

@@ -52,7 +52,7 @@ def test_round_trip_and_idempotent_add(tmp_path):
         row = df[df.metric == "tok_s"].iloc[0]
         assert row.revision == run.git_revision and row.hardware_class == "x86_64-avx2-gcc12"
         assert row.value == run.cases[0].metrics["tok_s"].value and row.branch == "main"
-        assert s.db.execute("PRAGMA user_version").fetchone()[0] == history.SCHEMA_VERSION
+        assert s._query("SELECT version FROM bmbench_schema") == [(history.SCHEMA_VERSION,)]
         assert len(s.points(measured_only=True)) == 2
 
 
@@ -158,3 +158,111 @@ def test_cli_add_detect_gate_and_report(tmp_path):
     p = subprocess.run([sys.executable, "-m", "bmbench.cli", "history", "show", "--db", str(bad)],
                        capture_output=True, text=True)
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "damaged" in p.stderr
+
+
+# ------------------------------------------------------------------------------ PostgreSQL
+@pytest.fixture(scope="module")
+def pg_server():
+    """A throwaway PostgreSQL server (Debian postgresql) on 127.0.0.1, trust auth; skipped, with the
+    reason, where one cannot start."""
+    import glob
+    import os
+    import pwd
+    import shutil
+    import socket
+    import tempfile
+    initdb = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not initdb:
+        pytest.skip("no PostgreSQL server here (Debian package postgresql)")
+    bindir = os.path.dirname(initdb[-1])
+    prefix = []
+    if os.geteuid() == 0:  # initdb refuses root: run the server as the package's user
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and no postgres user to run the server as")
+        prefix = ["runuser", "-u", "postgres", "--"]
+    d = tempfile.mkdtemp(prefix="bmbench-pg-")
+    os.chmod(d, 0o777)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = os.path.join(d, "data")
+    steps = [[f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "postgres"],
+             [f"{bindir}/pg_ctl", "-D", data, "-l", os.path.join(d, "log"), "-w", "-t", "60", "-o",
+              f"-p {port} -k {d} -c listen_addresses=127.0.0.1", "start"]]
+    for cmd in steps:
+        p = subprocess.run(prefix + cmd, capture_output=True, text=True)
+        if p.returncode != 0:
+            shutil.rmtree(d, ignore_errors=True)
+            pytest.skip(f"PostgreSQL could not start: {cmd[0]}: {(p.stderr or p.stdout).strip()[-300:]}")
+    yield f"postgresql://postgres@127.0.0.1:{port}"
+    subprocess.run(prefix + [f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(pg_server, request):
+    """A fresh database on the server for each test."""
+    import pg8000.dbapi
+    name = "t_" + "".join(ch if ch.isalnum() else "_" for ch in request.node.name)[:50].lower()
+    con = pg8000.dbapi.connect(user="postgres", host="127.0.0.1", port=int(pg_server.rsplit(":", 1)[1]))
+    con.autocommit = True
+    con.cursor().execute(f"DROP DATABASE IF EXISTS {name}")
+    con.cursor().execute(f"CREATE DATABASE {name}")
+    con.close()
+    return f"{pg_server}/{name}"
+
+
+def test_postgresql_round_trip_steps_and_gate(pg_url):
+    runs = series_runs([100.0, 95.0, 85.5], 20, seed=7)
+    with history.Store(pg_url) as s:
+        assert s.add(runs[0]) is True and s.add(runs[0]) is False
+        for r in runs[1:]:
+            s.add(r)
+        assert s.documents()[0] == to_dict(runs[0]) and len(s.documents()) == 60
+        df = s.points(metric="tok_s", measured_only=True)
+        assert df["value"].tolist() == [r.cases[0].metrics["tok_s"].value for r in runs]  # float64 exact
+        cps = history.change_points(df)
+    assert [cp.revision for cp in cps] == [runs[20].git_revision, runs[40].git_revision]
+    assert history.gate(cps, 5.0) == [cps[1]]
+
+
+def _add_many_pg(url, start):
+    with history.Store(url) as s:
+        for i in range(start, start + 15):
+            s.add(make_run(i, 100.0 + i))
+
+
+def test_postgresql_concurrent_adds(pg_url):
+    history.Store(pg_url).close()
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_add_many_pg, args=(pg_url, k * 100)) for k in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    with history.Store(pg_url) as s:
+        assert s._query("SELECT count(*) FROM runs") == [(30,)]
+        assert len(s.points()) == 30 * 3
+
+
+def test_postgresql_unreachable_is_a_clear_error():
+    with pytest.raises(BmbenchError, match="not reachable"):
+        history.Store("postgresql://postgres@127.0.0.1:1/none")
+
+
+def test_trend_page_in_chromium(tmp_path):
+    """The trend page loads in headless Chromium with every figure (test_report's image check)."""
+    from pagecheck import CHROMIUM, image_check
+    if CHROMIUM is None:
+        pytest.skip("chromium not installed (CI installs it)")
+    from bmbench.report.trends import write_trends
+    with history.Store(tmp_path / "h.sqlite") as s:
+        for r in series_runs([100.0, 90.0], 20, seed=9):
+            s.add(r)
+        df = s.points()
+        page = write_trends(df, history.change_points(df), tmp_path / "trend")
+    loaded, broken, console = image_check(page.parent, tmp_path)
+    assert (loaded, broken, console) == (len(df.groupby(["case_id", "metric"])), [], [])
