@@ -226,20 +226,15 @@ def _overrides(args) -> dict:
         ov["format"] = _csv_list(args.format)
     if getattr(args, "model", None):
         ov["model"] = _csv_list(args.model)
-    if getattr(args, "context", None):
-        try:
-            ov["context"] = _csv_list(args.context, int)
-        except BmbenchError as e:
-            raise BmbenchError(f"--context: {e}") from None
-        if any(n < 0 for n in ov["context"]):
-            raise BmbenchError("--context: context lengths must be >= 0")
-    if getattr(args, "prompt_len", None):
-        try:
-            ov["prompt_len"] = _csv_list(args.prompt_len, int)
-        except BmbenchError as e:
-            raise BmbenchError(f"--prompt-len: {e}") from None
-        if any(n < 1 for n in ov["prompt_len"]):
-            raise BmbenchError("--prompt-len: prompt lengths must be >= 1")
+    for key, flag, least, what in (("context", "--context", 0, "context lengths"),
+                                   ("prompt_len", "--prompt-len", 1, "prompt lengths")):
+        if getattr(args, key, None):
+            try:
+                ov[key] = _csv_list(getattr(args, key), int)
+            except BmbenchError as e:
+                raise BmbenchError(f"{flag}: {e}") from None
+            if any(n < least for n in ov[key]):
+                raise BmbenchError(f"{flag}: {what} must be >= {least}")
     if getattr(args, "prefill", None):
         ov["prefill"] = _csv_list(args.prefill)
         bad = [v for v in ov["prefill"] if v not in ("batched", "token")]

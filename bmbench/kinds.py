@@ -19,9 +19,11 @@ class Kind:
     # "module:function" mapping one expanded case's params to their final form (or raising
     # BmbenchError), before the case id is made; None: the params are final
     normalise: str | None = None
-    # params that join the case id (first) whenever they differ from their default, even outside
-    # the matrix: a case on another engine is another case
+    # params that join the case id whenever they differ from their default, even outside the
+    # matrix (a case on another engine, or with another prompt, is another case): id_params before
+    # the matrix's values, id_suffix after them (decode/bitmamba2-1b/ternary-lut/t1/pp128)
     id_params: tuple[str, ...] = ()
+    id_suffix: tuple[str, ...] = ()
     # "module:function(prev, new) -> CaseResult": one case's results of two rounds pooled; None:
     # the kind runs in one round only
     pool: str | None = None
@@ -80,7 +82,8 @@ KINDS: dict[str, Kind] = {
                  "pct_of_probe"),
         defaults={"flavour": "auto", "threads": 1, "tokens": 128, "state": "f32", "engine": "bmbench",
                   "prefill": "batched"},
-        normalise="bmbench.decode_case:normalise_params", id_params=("engine", "prompt_len", "prefill"),
+        normalise="bmbench.decode_case:normalise_params", id_params=("engine",),
+        id_suffix=("prompt_len", "prefill"),
         pool="bmbench.decode_case:pool", bound="bmbench.decode_case:set_bound"),
 }
 

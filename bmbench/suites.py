@@ -101,10 +101,10 @@ class Suite:
                     # so a forced or changed dispatch compares against the same baseline case
                     named = {**p, "flavour": "auto"} if dict(zip(keys, combo)).get(
                         "flavour", base.get("flavour")) == "auto" else p
-                    id_keys = [k for k in kind.id_params if k not in keys
-                                               and p.get(k, kind.defaults.get(k)) != kind.defaults.get(k)]
+                    def named_here(ks):  # params not on the matrix, where they differ from the default
+                        return [k for k in ks if k not in keys and p.get(k, kind.defaults.get(k)) != kind.defaults.get(k)]
                     cid = _case_id(self.name if len(self.groups) == 1 else f"{self.name}/{g.kind}",
-                                   keys + id_keys, named)
+                                   named_here(kind.id_params) + keys + named_here(kind.id_suffix), named)
                     out.append(Case(case_id=cid, suite=self.name, kind=g.kind, params=p,
                                     warmup=self.warmup, repetitions=self.repetitions,
                                     min_repetitions=self.min_repetitions,

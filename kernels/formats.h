@@ -58,6 +58,23 @@ static inline const float *bmk_q8_act_d(const void *act, int64_t nb)
     return (const float *)((const uint8_t *)BMK_ACT_CDATA(act) + nb * BMK_Q8_BLOCK);
 }
 
+/* ---- batched GEMMs (bmk_gemm_fn) ---- */
+/* the headers of vectors j0 .. j0 + nv - 1 of a batch, and their int8 data `off` bytes into each */
+static inline void bmk_batch_vectors(const void *acts, size_t act_stride, int64_t j0, int nv, int64_t off,
+                                     const bmk_act_header **h, const int8_t **q)
+{
+    for (int j = 0; j < nv; j++) {
+        h[j] = (const bmk_act_header *)((const uint8_t *)acts + (j0 + j) * act_stride);
+        q[j] = (const int8_t *)BMK_ACT_CDATA(h[j]) + off;
+    }
+}
+/* vectors j0 .. n - 1 that a GEMM's passes of several vectors leave over: one GEMV each */
+static inline void bmk_gemm_rest(bmk_gemv_fn gemv, const bmk_tensor *w, const void *acts, size_t act_stride,
+                                 int64_t j0, int64_t n, float *y, int64_t y_stride, int64_t r0, int64_t r1)
+{
+    for (; j0 < n; j0++) gemv(w, (const uint8_t *)acts + j0 * act_stride, y + j0 * y_stride, r0, r1);
+}
+
 /* little-endian fp16 bits at any alignment (half.h converts them) */
 static inline uint16_t bmk_load_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 

@@ -4,7 +4,6 @@ points (Otava) are found at the revision of planted 5% and 10% steps in realisti
 pure noise, hardware classes never mixed; detect gates on the newest change point; the trend page."""
 from __future__ import annotations
 
-import multiprocessing as mp
 import sqlite3
 import subprocess
 import sys
@@ -71,22 +70,25 @@ def test_damaged_database_is_a_clear_error(tmp_path):
         history.Store(bad)
 
 
-def _add_many(db, start):
-    with history.Store(db) as s:
-        for i in range(start, start + 15):
-            s.add(make_run(i, 100.0 + i))
+def add_concurrently(db: str, tmp_path, jobs: int = 2, each: int = 15) -> list[int]:
+    """`jobs` CI jobs running `bmbench history add` with their own results into one store at once;
+    returns their exit codes."""
+    from bmbench.results import save
+    procs = []
+    for k in range(jobs):
+        files = []
+        for i in range(k * 100, k * 100 + each):
+            files.append(str(tmp_path / f"job{k}-{i}.json"))
+            save(make_run(i, 100.0 + i), files[-1])
+        procs.append(subprocess.Popen([sys.executable, "-m", "bmbench.cli", "history", "add", *files, "--db", db],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+    return [p.wait(120) for p in procs]
 
 
 def test_concurrent_adds_from_two_processes(tmp_path):
     db = tmp_path / "h.sqlite"
     history.Store(db).close()
-    ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_add_many, args=(db, k * 100)) for k in range(2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-    assert [p.exitcode for p in procs] == [0, 0]
+    assert add_concurrently(str(db), tmp_path) == [0, 0]
     con = sqlite3.connect(db)
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 30
@@ -228,21 +230,9 @@ def test_postgresql_round_trip_steps_and_gate(pg_url):
     assert history.gate(cps, 5.0) == [cps[1]]
 
 
-def _add_many_pg(url, start):
-    with history.Store(url) as s:
-        for i in range(start, start + 15):
-            s.add(make_run(i, 100.0 + i))
-
-
-def test_postgresql_concurrent_adds(pg_url):
+def test_postgresql_concurrent_adds(pg_url, tmp_path):
     history.Store(pg_url).close()
-    ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_add_many_pg, args=(pg_url, k * 100)) for k in range(2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(120)
-    assert [p.exitcode for p in procs] == [0, 0]
+    assert add_concurrently(pg_url, tmp_path) == [0, 0]
     with history.Store(pg_url) as s:
         assert s._query("SELECT count(*) FROM runs") == [(30,)]
         assert len(s.points()) == 30 * 3

@@ -55,7 +55,7 @@ def test_engine_joins_the_case_id():
     ids = [c.case_id for c in s.cases()]
     assert len(ids) == len(set(ids))
     assert "llamacpp/decode/llamacpp/bitmamba2-1b/tq2_0/t1/pp128" in ids
-    assert "llamacpp/decode/bmbench/bitmamba2-1b/ternary-lut/t1" in ids
+    assert "llamacpp/decode/bmbench/bitmamba2-1b/ternary-lut/t1/pp128" in ids
     dec = load_suite("decode").cases(params={"engine": "llamacpp"})
     # ternary-lut and ternary-mad both mean TQ2_0 there: one case each, engine in the id
     assert sorted({c.params["format"] for c in dec}) == ["q4_0", "q8_0", "tq2_0"]

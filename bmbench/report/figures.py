@@ -122,6 +122,14 @@ def _maybe_log(ax, values, axis="y", ratio: float = 25.0) -> None:
         (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
 
 
+def _log2_x(ax, label: str) -> None:
+    """A token-count x axis: log base 2, plain numbers, a grid."""
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_xlabel(label)
+    ax.grid(True, which="both", alpha=0.3)
+
+
 def _note(ax, text: str) -> None:
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=10,
             color="0.35", wrap=True)
@@ -713,10 +721,7 @@ def fig_context(run: RunResult, **_) -> Figure | None:
         if all(v is not None for v in bpt):
             ax2.plot(ctx, [v / MIB for v in bpt], "--o", mfc="white", color=col, label=name)
     for ax in (ax1, ax2):
-        ax.set_xscale("log", base=2)
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.set_xlabel("context length (tokens, log scale)")
-        ax.grid(True, which="both", alpha=0.3)
+        _log2_x(ax, "context length (tokens, log scale)")
     ax1.set_ylim(bottom=0)
     ax1.set_ylabel("decode throughput (tok/s)")
     ax1.set_title("tok/s vs context", fontsize=10)
@@ -803,10 +808,7 @@ def fig_prompt_length(run: RunResult, **_) -> Figure | None:
         ax2.errorbar(n, [value(c, "ttft_ms") / 1e3 for c in cs], yerr=_yerr(cs, "ttft_ms") / 1e3, fmt="-o",
                      color=col, capsize=3, label=f"{name} (measured)")
     for ax in (ax1, ax2):
-        ax.set_xscale("log", base=2)
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.set_xlabel("prompt length (tokens, log scale)")
-        ax.grid(True, which="both", alpha=0.3)
+        _log2_x(ax, "prompt length (tokens, log scale)")
     ax1.set_ylim(bottom=0)
     ax1.set_ylabel("prompt processing (pp tok/s)")
     ax1.set_title("pp tok/s vs prompt length", fontsize=10)

@@ -133,10 +133,7 @@ void bmk_gemm_tlut_avx2(const bmk_tensor *w, const void *acts, size_t act_stride
     for (; j0 + GEMM_VECS <= n; j0 += GEMM_VECS) {
         const bmk_act_header *h[GEMM_VECS];
         const int8_t *q[GEMM_VECS];
-        for (int j = 0; j < GEMM_VECS; j++) {
-            h[j] = (const bmk_act_header *)((const uint8_t *)acts + (j0 + j) * act_stride);
-            q[j] = (const int8_t *)BMK_ACT_CDATA(h[j]) + kp * 16; /* after the tables (gemv_tlut.c) */
-        }
+        bmk_batch_vectors(acts, act_stride, j0, GEMM_VECS, kp * 16, h, q); /* int8 after the tables (gemv_tlut.c) */
         int32_t dot[GEMM_VECS][BMK_TLUT_ROWS];
         for (int64_t t0 = r0; t0 < r1; t0 += BMK_TLUT_ROWS) {
             tile_vecs_dot(w->data + t0 * steps, q, steps, dot);
@@ -146,6 +143,5 @@ void bmk_gemm_tlut_avx2(const bmk_tensor *w, const void *acts, size_t act_stride
                     y[(j0 + j) * y_stride + t0 - r0 + i] = bmk_int_out(dot[j][i] - h[j]->sum, w->scale, h[j]);
         }
     }
-    for (; j0 < n; j0++) /* the last n % GEMM_VECS vectors one by one */
-        bmk_gemv_tlut_avx2(w, (const uint8_t *)acts + j0 * act_stride, y + j0 * y_stride, r0, r1);
+    bmk_gemm_rest(bmk_gemv_tlut_avx2, w, acts, act_stride, j0, n, y, y_stride, r0, r1);
 }

@@ -121,10 +121,7 @@ void bmk_gemm_tmad_avx2(const bmk_tensor *w, const void *acts, size_t act_stride
     for (; j0 + GEMM_VECS <= n; j0 += GEMM_VECS) {
         const bmk_act_header *h[GEMM_VECS];
         const int8_t *q[GEMM_VECS];
-        for (int j = 0; j < GEMM_VECS; j++) {
-            h[j] = (const bmk_act_header *)((const uint8_t *)acts + (j0 + j) * act_stride);
-            q[j] = (const int8_t *)BMK_ACT_CDATA(h[j]);
-        }
+        bmk_batch_vectors(acts, act_stride, j0, GEMM_VECS, 0, h, q);
         int32_t dot[GEMM_VECS];
         for (int64_t r = r0; r < r1; r++) {
             _mm_prefetch((const char *)(w->data + (r + 1) * row_bytes), _MM_HINT_T0);
@@ -133,6 +130,5 @@ void bmk_gemm_tmad_avx2(const bmk_tensor *w, const void *acts, size_t act_stride
                 y[(j0 + j) * y_stride + r - r0] = bmk_int_out(dot[j] - h[j]->sum, w->scale, h[j]);
         }
     }
-    for (; j0 < n; j0++) /* the last n % GEMM_VECS vectors one by one */
-        bmk_gemv_tmad_avx2(w, (const uint8_t *)acts + j0 * act_stride, y + j0 * y_stride, r0, r1);
+    bmk_gemm_rest(bmk_gemv_tmad_avx2, w, acts, act_stride, j0, n, y, y_stride, r0, r1);
 }

@@ -124,10 +124,7 @@ void MAD_FN(bmk_gemm_tmad)(const bmk_tensor *w, const void *acts, size_t act_str
     for (; j0 + GEMM_VECS <= n; j0 += GEMM_VECS) {
         const bmk_act_header *h[GEMM_VECS];
         const int8_t *q[GEMM_VECS];
-        for (int j = 0; j < GEMM_VECS; j++) {
-            h[j] = (const bmk_act_header *)((const uint8_t *)acts + (j0 + j) * act_stride);
-            q[j] = (const int8_t *)BMK_ACT_CDATA(h[j]);
-        }
+        bmk_batch_vectors(acts, act_stride, j0, GEMM_VECS, 0, h, q);
         int32_t dot[GEMM_ROWS][GEMM_VECS];
         for (int64_t r = r0; r < r1; r += GEMM_ROWS) {
             const int nr = r + GEMM_ROWS <= r1 ? GEMM_ROWS : 1; /* GEMM_ROWS 2: a last odd row */
@@ -140,6 +137,5 @@ void MAD_FN(bmk_gemm_tmad)(const bmk_tensor *w, const void *acts, size_t act_str
                     y[(j0 + j) * y_stride + r - r0 + i] = bmk_int_out(dot[i][j] - h[j]->sum, w->scale, h[j]);
         }
     }
-    for (; j0 < n; j0++) /* the last n % GEMM_VECS vectors one by one */
-        MAD_FN(bmk_gemv_tmad)(w, (const uint8_t *)acts + j0 * act_stride, y + j0 * y_stride, r0, r1);
+    bmk_gemm_rest(MAD_FN(bmk_gemv_tmad), w, acts, act_stride, j0, n, y, y_stride, r0, r1);
 }
