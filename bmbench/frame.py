@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from .kinds import KINDS
+from .headlines import headline as kind_headline
 
 if TYPE_CHECKING:
     from .results import RunResult
@@ -37,7 +37,7 @@ def pick(wanted, names) -> list[str]:
 
 def headline(kind: str, names) -> list[str]:
     """The metrics of `names` that are a kind's headline ones."""
-    return pick(KINDS[kind].headline if kind in KINDS else (), names)
+    return pick(kind_headline(kind), names)
 
 
 def tidy(run: RunResult) -> pd.DataFrame:

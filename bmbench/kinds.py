@@ -1,5 +1,6 @@
 """Case kinds: what a suite's cases measure.  Each kind names the function that runs one case in a
-worker process, the parameters it accepts (with their types), and its headline metrics."""
+worker process and the parameters it accepts (with their types); the metrics each kind shows
+first are in bmbench.headlines (data a reader of results needs without the harness)."""
 from __future__ import annotations
 
 import importlib
@@ -13,8 +14,6 @@ class Kind:
     name: str
     runner: str                          # "module:function" taking a case spec, returning a CaseResult
     params: dict[str, object]            # key -> validator spec (see suites._check_value)
-    headline: tuple[str, ...] = ()       # metric names (a trailing _: prefixes) shown by `show`
-    summary: tuple[str, ...] = ()        # the one-row-per-case summary's metrics (default: headline)
     defaults: dict[str, object] = field(default_factory=dict)
     # "module:function" mapping one expanded case's params to their final form (or raising
     # BmbenchError), before the case id is made; None: the params are final
@@ -57,15 +56,11 @@ KINDS: dict[str, Kind] = {
         name="probe", runner="bmbench.probe_case:run_case",
         params={"kernel": ("read", "copy", "triad"), "flavour": "flavour", "threads": "threads",
                 "max_bytes": int, "min_bytes": int},
-        headline=("L1_", "L2_", "L3_", "DRAM_"),
         defaults={"kernel": "read", "flavour": "auto", "threads": 1}),
     "gemv": Kind(
         name="gemv", runner="bmbench.gemv_case:run_case",
         params={"format": "format", "flavour": "flavour", "threads": "threads", "rows": int,
                 "cols": int, "shape": str, "regime": ("cache", "stream"), "instructions": bool},
-        headline=("time_per_call", "weight_gbps", "pct_of_dram_read", "pct_of_cache_read", "speedup_vs_scalar",
-                  "rel_rms_error", "instructions_per_weight"),
-        summary=("time_per_call", "weight_gbps", "pct_of_dram_read", "pct_of_cache_read", "speedup_vs_scalar"),
         defaults={"format": "f32", "flavour": "auto", "threads": 1, "regime": "cache"},
         pool="bmbench.pooling:pool", bound="bmbench.gemv_case:set_bound"),
     "decode": Kind(
@@ -76,10 +71,6 @@ KINDS: dict[str, Kind] = {
                 "state": ("f32", "f16"), "kv": ("f16", "q8_0"), "context": int, "project_to": list,
                 "hosts_file": str, "engine": ENGINES, "gguf": str, "instructions": bool,
                 "check_reference": bool, "probe_relative": bool},
-        headline=("tok_s", "latency_p50", "latency_p99", "pp_tok_s", "ttft_ms", "bound_tok_s", "pct_of_bound",
-                  "pct_of_pp_roof", "pct_of_probe"),
-        summary=("tok_s", "pp_tok_s", "latency_p50", "latency_p99", "ttft_ms", "pct_of_bound", "pct_of_pp_roof",
-                 "pct_of_probe"),
         defaults={"flavour": "auto", "threads": 1, "tokens": 128, "state": "f32", "engine": "bmbench",
                   "prefill": "batched"},
         normalise="bmbench.decode_case:normalise_params", id_params=("engine",),

@@ -18,7 +18,7 @@ def _probe_entries(probe: dict):
 
 
 def assess(run) -> dict:
-    from .kinds import KINDS
+    from .headlines import headline
     spreads = []
     for e in _probe_entries(run.probe):
         bests = e.get("slice_best") or []
@@ -28,7 +28,7 @@ def assess(run) -> dict:
             spreads.append(max(e["samples"]) / float(np.median(e["samples"])))
     worst_cv, worst_case = None, None
     for c in run.ok_cases():
-        for name in KINDS[c.kind].headline:
+        for name in headline(c.kind):
             m = c.metrics.get(name)
             if m is not None and m.cv is not None:
                 if worst_cv is None or m.cv > worst_cv:

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import frame
-from .kinds import KINDS
+from .headlines import summary
 from .results import RunResult, to_dict
 
 LABELS = {"tok_s": "tg tok/s", "latency_p50": "p50 ms", "latency_p99": "p99 ms", "pct_of_bound": "% of bound",
@@ -51,8 +51,7 @@ def rows(run: RunResult) -> list[dict]:
 
 
 def _summary_metrics(kind: str, cases) -> list[str]:
-    k = KINDS.get(kind)
-    return frame.pick((k.summary or k.headline) if k else (), list(dict.fromkeys(n for c in cases for n in c.metrics)))
+    return frame.pick(summary(kind), list(dict.fromkeys(n for c in cases for n in c.metrics)))
 
 
 def _identity(kind: str, cases) -> list[tuple]:

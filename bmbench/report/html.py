@@ -19,7 +19,7 @@ import jinja2
 from .. import __version__, roofline
 from ..compare import compare_runs
 from ..errors import BmbenchError
-from ..kinds import KINDS
+from ..headlines import headline
 from ..printers import rows as metric_rows
 from ..results import RunResult, atomic_write_text, new_file_mode
 from . import figures as F
@@ -29,7 +29,6 @@ from .data import (MIB, Published, decode_bound, decode_label, energy_of, engine
 
 KNOWN_KINDS = ("probe", "gemv", "decode")
 # Headline metrics of kinds the registry does not describe (yet): what the comparison figure shows.
-HEADLINE_FALLBACK = {"decode": ("tok_s", "pp_tok_s", "latency_p50", "latency_p99", "ttft_ms", "pct_of_bound")}
 PNG_NAME = re.compile(r"^(r\d+|cmp-r\d+-r\d+|hosts)-[a-z0-9-]+\.png$")
 
 
@@ -169,12 +168,6 @@ def probe_curves(run: RunResult) -> list[dict]:
                               n=len(p.get("samples") or []))
                          for p in sorted(c.extra.get("curve") or [], key=lambda p: p.get("bytes", 0))])
             for c in ok_cases(run, "probe") if c.extra.get("curve")]
-
-
-def headline(kind: str) -> tuple[str, ...]:
-    if kind in KINDS and KINDS[kind].headline:
-        return KINDS[kind].headline
-    return HEADLINE_FALLBACK.get(kind, ())
 
 
 # ------------------------------------------------------------------------------------- files
