@@ -12,8 +12,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from . import engines
 from .errors import BmbenchError, Interrupted
-from .llamacpp import ENGINES
 
 EXIT_BAD_INPUT = 2
 
@@ -246,8 +246,7 @@ def _overrides(args) -> dict:
 def _validate_overrides(ov: dict, gguf: bool = False, weights: bool = False) -> None:
     """Axis values checked before anything runs; with a user's GGUF the model and format are the
     file's own, with a BIT2 checkpoint (--weights) the model."""
-    from . import dispatch, formats
-    from .llamacpp import GGUF_TYPES
+    from . import dispatch, engines, formats
     from .models.config import get_config
     for m in ov.get("model", []) if not (gguf or weights) else []:
         get_config(m)
@@ -255,7 +254,7 @@ def _validate_overrides(ov: dict, gguf: bool = False, weights: bool = False) -> 
         if f not in ("all", "auto"):
             dispatch.resolve(f)
     for f in ov.get("format", []) if not gguf else []:
-        if f not in GGUF_TYPES:
+        if not engines.owner_of_type(f):
             formats.get(f)
     for k in ov.get("kernel", []):
         from .probe import KERNELS
@@ -561,7 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="decode: run the prompt batched (default) or token by token; both to compare them")
     sp.add_argument("--print-tokens", action="store_true", help="decode: print the generated token ids")
     sp.add_argument("--weights", help="decode: a BitMamba-2 BIT2 checkpoint instead of synthetic weights")
-    sp.add_argument("--engine", choices=ENGINES,
+    sp.add_argument("--engine", choices=engines.names(),
                     help="decode: the engine (default: the suite's; llamacpp needs the llamacpp extra)")
     sp.add_argument("--gguf", help="decode: a GGUF model for the llama.cpp engine instead of a synthetic one")
     sp.add_argument("--state", choices=("f32", "f16"), help="decode: SSM state precision")

@@ -21,10 +21,8 @@ Before any weight is built the case's memory (weights + state or KV cache + over
 a case that would not fit in the memory available now is skipped (status "skipped"), never swapped
 or killed.
 
-`engine: llamacpp` runs the same case through llama.cpp (bmbench.llamacpp): a GGUF written from the
-same synthetic weights (or the user's `gguf`), the same measurement loop and metrics; bytes per token
-come from the GGUF's own tensors, and no host projections are made (their model is bmbench's
-kernels')."""
+`engine: NAME` runs the same case on another engine (bmbench.engines; llama.cpp's setup is
+bmbench/llamacpp/case.py): the same measurement loop and metrics."""
 from __future__ import annotations
 
 import time
@@ -36,6 +34,7 @@ import numpy as np
 
 from . import formats, hosts, memstat, roofline
 from .energy import EnergyMeter
+from .engines import Engine
 from .errors import BmbenchError
 from .results import CaseResult, Metric
 
@@ -128,23 +127,19 @@ def _config_for(p: dict):
 
 
 def normalise_params(p: dict) -> dict:
-    """A decode case's final params: under the llama.cpp engine a bmbench format becomes its GGUF
-    counterpart (ternary-lut and ternary-mad -> tq2_0), options llama.cpp has no use for are refused;
-    a llama.cpp-only type under the bmbench engine is refused."""
-    from .llamacpp import GGUF_TYPES, gguf_type_for
+    """A decode case's final params, by the engine that runs it (bmbench.engines)."""
+    from . import engines
     if p.get("prompt_tokens"):  # the user's prompt replaces the suite's prompt length
         p = {k: v for k, v in p.items() if k != "prompt_len"}
+    return engines.get(p.get("engine", engines.BUILTIN)).normalise(p)
+
+
+def _normalise_bmbench(p: dict) -> dict:
+    """Under bmbench's engine a weight type only another engine reads is refused."""
+    from . import engines
     fmt = p.get("format")
-    if p.get("engine", "bmbench") == "llamacpp":
-        if p.get("weights"):
-            raise BmbenchError("the llama.cpp engine reads GGUF models (--gguf), not BIT2 checkpoints (--weights)")
-        if p.get("state", "f32") != "f32":
-            raise BmbenchError("the llama.cpp engine keeps its recurrent state in f32 (drop --state f16)")
-        if p.get("kv", "f16") != "f16":
-            raise BmbenchError("the llama.cpp engine runs with its default f16 KV cache (drop --kv q8_0)")
-        return {**p, "format": gguf_type_for(fmt).name}
-    if fmt in GGUF_TYPES and fmt not in formats.FORMATS:
-        raise BmbenchError(f"format {fmt!r} is a llama.cpp type: run it with --engine llamacpp")
+    if fmt not in formats.FORMATS and (other := engines.owner_of_type(fmt)):
+        raise BmbenchError(f"format {fmt!r} is a {other} type: run it with --engine {other}")
     return p
 
 
@@ -207,49 +202,7 @@ def _setup_bmbench(p: dict, max_context: int, spec: dict):
                   flavour=p["flavour"], notes=list(a0.notes), config=cfg)
 
 
-def _setup_llamacpp(p: dict, max_context: int, spec: dict):
-    from .llamacpp import gguf_model
-    from .llamacpp.engine import LlamaCppEngine, ggml_flavour, system_info
-    engine_info = system_info()
-    if p.get("gguf"):
-        path, origin = p["gguf"], f"GGUF file {p['gguf']}"
-        info = gguf_model.read_info(path)
-        model, family, cfg = p.get("model") or Path(path).stem, info.arch, None
-    else:
-        from .models import config
-        cfg = config.get_config(p["model"])
-        path = None
-        model, family = cfg.name, cfg.family
-    transformer = family in ("transformer", "llama")
-    if path is None:
-        # the memory guard from bmbench's accounting of the source weights (no file generated yet)
-        from .llamacpp import GGUF_TYPES
-        from .models.accounting import account
-        a = account(cfg, GGUF_TYPES[p["format"]].source, "f32", context=max_context if transformer else 0)
-        est = memory_estimate(a.weight_bytes, a.state_bytes)
-    else:
-        est = memory_estimate(Path(path).stat().st_size,
-                              info.state_bytes + info.kv_bytes_per_position * max_context)
-    avail = _available_memory()
-    if est["total_bytes"] > avail:
-        return _skipped(spec, p, model, est, avail, "KV cache" if transformer else "state")
-    t0 = time.perf_counter()
-    if path is None:
-        path, origin = gguf_model.synthetic_gguf_isolated(cfg, p["format"], int(p.get("seed", 0)))
-        info = gguf_model.read_info(path)
-    eng = LlamaCppEngine(path, threads=int(p["threads"]), n_ctx=max_context + 16)
-    load_s = time.perf_counter() - t0
-    memory = dict(weight_bytes=Path(path).stat().st_size, state_bytes=info.state_bytes, estimate=est,
-                  available_bytes=avail, gguf_tensor_bytes=sum(info.tensor_bytes.values()),
-                  backing="mapped (llama.cpp's default mmap of the GGUF file)")
-    if transformer:
-        memory.update(kv_bytes_per_position=info.kv_bytes_per_position, kv_type="f16")
-    engine_info.update(model_file=str(path), arch=info.arch)
-    return _Setup(eng=eng, model=model, family=family, origin=origin, load_s=load_s,
-                  bytes_per_token=info.bytes_per_token, memory=memory, engine_info=engine_info,
-                  flavour=ggml_flavour(engine_info["cpu_features"]),
-                  method_note="; llama.cpp engine: one llama_decode per token from Python (ctypes) "
-                              "+ NumPy argmax, inside the timed step")
+BMBENCH = Engine(name="bmbench", setup=_setup_bmbench, normalise=_normalise_bmbench)  # bmbench.engines' built-in
 
 
 def run_case(spec: dict) -> CaseResult:
@@ -260,7 +213,8 @@ def run_case(spec: dict) -> CaseResult:
     prompt = _prompt(p)
     batch = 1 if p.get("prefill") == "token" else 0
     max_context = context + len(prompt) + n_new
-    s = (_setup_llamacpp if engine == "llamacpp" else _setup_bmbench)(p, max_context, spec)
+    from . import engines
+    s = engines.get(engine).setup(p, max_context, spec)
     if isinstance(s, CaseResult):
         return s
     eng = s.eng

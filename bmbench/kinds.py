@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 
-from .llamacpp import ENGINES
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,7 @@ def _resolve(ref: str):
 
 
 # validator specs: a type, a tuple of allowed strings, "flavour", "threads", "format", "model",
-# "decode_format" (a bmbench format or a llama.cpp GGUF type)
+# "decode_format" (a bmbench format or a type a registered engine reads), "engine" (bmbench.engines)
 KINDS: dict[str, Kind] = {
     "probe": Kind(
         name="probe", runner="bmbench.probe_case:run_case",
@@ -69,7 +68,7 @@ KINDS: dict[str, Kind] = {
                 "tokens": int, "prompt_tokens": list, "prompt_len": int, "prefill": ("batched", "token"),
                 "weights": str, "seed": int,
                 "state": ("f32", "f16"), "kv": ("f16", "q8_0"), "context": int, "project_to": list,
-                "hosts_file": str, "engine": ENGINES, "gguf": str, "instructions": bool,
+                "hosts_file": str, "engine": "engine", "gguf": str, "instructions": bool,
                 "check_reference": bool, "probe_relative": bool},
         defaults={"flavour": "auto", "threads": 1, "tokens": 128, "state": "f32", "engine": "bmbench",
                   "prefill": "batched"},

@@ -156,11 +156,15 @@ def _check_value(doc, where: tuple, value, spec) -> None:
         if value not in formats.FORMATS:
             raise doc.error(where, f"unknown format {value!r} (known: {', '.join(formats.FORMATS)})")
     elif spec == "decode_format":
-        from . import formats
-        from .llamacpp import GGUF_TYPES
-        if value not in formats.FORMATS and value not in GGUF_TYPES:
-            raise doc.error(where, f"unknown format {value!r} (bmbench: {', '.join(formats.FORMATS)}; "
-                                   f"llama.cpp: {', '.join(GGUF_TYPES)})")
+        from . import engines, formats
+        if value not in formats.FORMATS and not engines.owner_of_type(value):
+            others = "; ".join(f"{n}: {', '.join(engines.get(n).types)}" for n in engines.names()[1:])
+            raise doc.error(where, f"unknown format {value!r} (bmbench: {', '.join(formats.FORMATS)}"
+                                   + (f"; {others})" if others else ")"))
+    elif spec == "engine":
+        from . import engines
+        if value not in engines.names():
+            raise doc.error(where, f"unknown engine {value!r} (known: {', '.join(engines.names())})")
     elif spec == "model":
         from .models import config
         if value not in config.list_configs():

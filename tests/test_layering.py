@@ -1,8 +1,9 @@
 """Dependencies run one way: a reader of results (the result schema, formats, models, comparisons,
 frames, printers, the report package) loads none of the harness, the optional engines, the remote
 runner or the CLI.  Checked in a fresh interpreter per module, so one import cannot hide another.
-Still open (issue 23): bmbench.roofline and the report's figures load bmbench.remote.target through
-bmbench.hosts (a host profile parses its own ssh: block)."""
+The harness core lists the decode engines without loading any optional one.  Still open (issue
+23): bmbench.roofline and the report's figures load bmbench.remote.target through bmbench.hosts (a
+host profile parses its own ssh: block)."""
 import subprocess
 import sys
 
@@ -20,3 +21,22 @@ def test_readers_of_results_load_no_outer_layer(module):
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == [], f"{module} loads {p.stdout.split()}"
+
+
+@pytest.mark.parametrize("module", ["bmbench.kinds", "bmbench.suites", "bmbench.decode_case", "bmbench.engines"])
+def test_the_harness_core_loads_no_optional_engine(module):
+    """Engines register under the bmbench.engines entry points; the core lists them unloaded."""
+    code = (f"import sys, importlib; importlib.import_module({module!r}); "
+            "from bmbench import engines; names = engines.names(); "
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith('bmbench.llamacpp'))))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == [], f"{module} loads {p.stdout.split()}"
+
+
+def test_llamacpp_registers_into_the_engine_registry():
+    from bmbench import engines
+    assert engines.names()[0] == "bmbench" and "llamacpp" in engines.names()
+    eng = engines.get("llamacpp")
+    assert eng.name == "llamacpp" and "tq2_0" in eng.types and engines.owner_of_type("tq1_0") == "llamacpp"
+    assert engines.owner_of_type("ternary-lut") is None

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from ..errors import BmbenchError
 
-ENGINES = ("bmbench", "llamacpp")  # the decode kind's `engine` values
 INSTALL_HINT = "pip install 'bmbench[llamacpp]' (llama-cpp-python and gguf from PyPI)"
 
 
