@@ -15,21 +15,23 @@ OUTER = ("bmbench.runner", "bmbench.kinds", "bmbench.llamacpp", "bmbench.remote"
 
 
 @pytest.mark.parametrize("module", READERS)
-def test_readers_of_results_load_no_outer_layer(module):
+def test_readers_of_results_load_no_outer_layer(module, tmp_path):
     code = (f"import sys, importlib; importlib.import_module({module!r}); "
             f"print(' '.join(sorted(m for m in sys.modules if m.startswith({OUTER!r}))))")
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    # from a scratch directory: the installed (compiled) bmbench, never the source tree
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == [], f"{module} loads {p.stdout.split()}"
 
 
 @pytest.mark.parametrize("module", ["bmbench.kinds", "bmbench.suites", "bmbench.decode_case", "bmbench.engines"])
-def test_the_harness_core_loads_no_optional_engine(module):
+def test_the_harness_core_loads_no_optional_engine(module, tmp_path):
     """Engines register under the bmbench.engines entry points; the core lists them unloaded."""
     code = (f"import sys, importlib; importlib.import_module({module!r}); "
             "from bmbench import engines; names = engines.names(); "
             "print(' '.join(sorted(m for m in sys.modules if m.startswith('bmbench.llamacpp'))))")
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    # from a scratch directory: the installed (compiled) bmbench, never the source tree
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == [], f"{module} loads {p.stdout.split()}"
 
