@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from rich.console import Console
@@ -14,6 +12,7 @@ from rich.table import Table
 
 from . import engines
 from .errors import BmbenchError, Interrupted
+from .request import RunRequest, check_writable, csv_list, overrides_from, validate_overrides
 
 EXIT_BAD_INPUT = 2
 
@@ -22,38 +21,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2 (argparse prints usage + message otherwise)
         sub = self.prog.removeprefix("bmbench").strip()
         raise BmbenchError(f"{sub}: {message}" if sub else message)
-
-
-def _csv_list(text: str, conv=str) -> list:
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    if not items:
-        raise BmbenchError(f"empty list {text!r}")
-    out = []
-    for t in items:
-        try:
-            out.append(conv(t))
-        except ValueError:
-            raise BmbenchError(f"invalid value {t!r}") from None
-    return out
-
-
-def _threads(t: str):
-    if t == "all":
-        return t
-    v = int(t)
-    if v < 1:
-        raise ValueError(t)
-    return v
-
-
-def _check_writable(path: Path) -> None:
-    d = path.parent
-    try:
-        d.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=d, prefix=".bmbench-write-test-"):
-            pass
-    except OSError as e:
-        raise BmbenchError(f"output directory {d} is not writable: {e.strerror or e}") from None
 
 
 def _default_output(suite: str) -> Path:
@@ -187,7 +154,7 @@ def _run_and_report(suite, overrides, args, out: Console, params: dict | None = 
                     resume=None, resume_path: Path | None = None) -> int:
     from . import noise, printers, runner
     output = Path(args.output) if getattr(args, "output", None) else resume_path or _default_output(suite.name)
-    _check_writable(output)
+    check_writable(output)
     run = runner.run_suite(suite, overrides=overrides, output=output, params=params,
                            console=Console(stderr=True, markup=False), command=sys.argv,
                            rounds=getattr(args, "rounds", None), resume=resume)
@@ -214,115 +181,18 @@ def _run_and_report(suite, overrides, args, out: Console, params: dict | None = 
     return 1 if failed else 0
 
 
-def _overrides(args) -> dict:
-    ov = {}
-    if getattr(args, "flavour", None):
-        ov["flavour"] = _csv_list(args.flavour)
-    if getattr(args, "threads", None):
-        ov["threads"] = _csv_list(args.threads, _threads)
-    if getattr(args, "kernel", None):
-        ov["kernel"] = _csv_list(args.kernel)
-    if getattr(args, "format", None):
-        ov["format"] = _csv_list(args.format)
-    if getattr(args, "model", None):
-        ov["model"] = _csv_list(args.model)
-    for key, flag, least, what in (("context", "--context", 0, "context lengths"),
-                                   ("prompt_len", "--prompt-len", 1, "prompt lengths")):
-        if getattr(args, key, None):
-            try:
-                ov[key] = _csv_list(getattr(args, key), int)
-            except BmbenchError as e:
-                raise BmbenchError(f"{flag}: {e}") from None
-            if any(n < least for n in ov[key]):
-                raise BmbenchError(f"{flag}: {what} must be >= {least}")
-    if getattr(args, "prefill", None):
-        ov["prefill"] = _csv_list(args.prefill)
-        bad = [v for v in ov["prefill"] if v not in ("batched", "token")]
-        if bad:
-            raise BmbenchError(f"--prefill: unknown mode {bad[0]!r} (known: batched, token)")
-    return ov
-
-
-def _validate_overrides(ov: dict, gguf: bool = False, weights: bool = False) -> None:
-    """Axis values checked before anything runs; with a user's GGUF the model and format are the
-    file's own, with a BIT2 checkpoint (--weights) the model."""
-    from . import dispatch, engines, formats
-    from .models.config import get_config
-    for m in ov.get("model", []) if not (gguf or weights) else []:
-        get_config(m)
-    for f in ov.get("flavour", []):
-        if f not in ("all", "auto"):
-            dispatch.resolve(f)
-    for f in ov.get("format", []) if not gguf else []:
-        if not engines.owner_of_type(f):
-            formats.get(f)
-    for k in ov.get("kernel", []):
-        from .probe import KERNELS
-        if k not in KERNELS:
-            raise BmbenchError(f"unknown probe kernel {k!r} (known: {', '.join(KERNELS)})")
-
-
-def _params(args) -> dict:
-    """Fixed case parameters from the command line, validated before anything runs."""
-    from . import hosts
-    p = {}
-    if args.tokens is not None:
-        if args.tokens < 1:
-            raise BmbenchError(f"--tokens must be >= 1, got {args.tokens}")
-        p["tokens"] = args.tokens
-    if args.prompt_tokens:
-        p["prompt_tokens"] = _csv_list(args.prompt_tokens, int)
-        if any(t < 0 for t in p["prompt_tokens"]):
-            raise BmbenchError("--prompt-tokens: token ids must be >= 0")
-    if args.weights:
-        if not Path(args.weights).is_file():
-            raise BmbenchError(f"weights file not found: {args.weights}")
-        from .models.bit2 import read_bit2_index
-        cfg, _ = read_bit2_index(args.weights)  # header and sizes validated before any case runs
-        p["weights"] = str(Path(args.weights).resolve())
-        if not args.model:
-            args.model = cfg.name
-    if args.engine:
-        p["engine"] = args.engine
-    if args.gguf:
-        from .llamacpp import gguf_model
-        info = gguf_model.read_info(args.gguf)  # needs the extra; a broken file fails here, before any case
-        p["gguf"] = str(Path(args.gguf).resolve())
-        if p.setdefault("engine", "llamacpp") != "llamacpp":
-            raise BmbenchError("--gguf runs on the llama.cpp engine (drop --engine bmbench)")
-        args.model = args.model or Path(args.gguf).stem
-        args.format = args.format or info.weight_type
-    if args.state:
-        p["state"] = args.state
-    if args.kv:
-        p["kv"] = args.kv
-    if args.hosts_file:
-        hosts.load_profiles(args.hosts_file)
-        p["hosts_file"] = str(Path(args.hosts_file).resolve())
-    if args.project_to:
-        known = hosts.load_profiles(args.hosts_file)
-        p["project_to"] = _csv_list(args.project_to)
-        for h in p["project_to"]:
-            if h not in known:
-                raise BmbenchError(f"unknown host {h!r} in --project-to (known: {', '.join(known)})")
-    return p
-
-
 def cmd_run(args, out: Console) -> int:
     if args.resume:
         return _resume(args, out)
     if not args.suite:
         raise BmbenchError("run needs --suite NAME (or --resume RESULT.json)")
-    if args.rounds is not None and args.rounds < 1:
-        raise BmbenchError(f"--rounds must be >= 1, got {args.rounds}")
     if args.on:  # on remote boards over SSH (bmbench.remote): one result per host
         from .remote.command import run_remote
         return run_remote(args, out)
     from .suites import load_suite
-    suite = load_suite(args.suite)
-    params = _params(args)
-    ov = _overrides(args)
-    _validate_overrides(ov, gguf=bool(args.gguf), weights=bool(args.weights))
+    req = RunRequest.from_args(args)
+    suite = load_suite(req.suite)
+    params, ov = req.params, req.overrides
     cases = suite.cases(ov, params)  # every case's params checked before anything runs
     if any(c.params.get("engine") == "llamacpp" for c in cases):
         from .llamacpp import require
@@ -354,8 +224,8 @@ def _resume(args, out: Console) -> int:
 def cmd_probe(args, out: Console) -> int:
     from .suites import load_suite
     suite = load_suite("probe")
-    ov = _overrides(args)
-    _validate_overrides(ov)
+    ov = overrides_from(args)
+    validate_overrides(ov)
     if args.max_bytes:
         for g in suite.groups:
             g.params["max_bytes"] = args.max_bytes
@@ -416,8 +286,8 @@ def cmd_suites(args, out: Console) -> int:
 def cmd_models(args, out: Console) -> int:
     from . import formats
     from .models import accounting, config
-    names = _csv_list(args.model) if args.model else config.list_configs()
-    fmts = _csv_list(args.format) if args.format else list(formats.FORMATS)
+    names = csv_list(args.model) if args.model else config.list_configs()
+    fmts = csv_list(args.format) if args.format else list(formats.FORMATS)
     for f in fmts:
         formats.get(f)
     if args.context < 0:
@@ -520,7 +390,7 @@ def cmd_gate(args, out: Console) -> int:
     suite = load_suite(args.suite) if args.suite else None
     for f in (args.output, args.markdown, args.json_out):
         if f:
-            _check_writable(Path(f))
+            check_writable(Path(f))
     return run_gate(args.baseline, suite=suite, result_path=args.result, threshold=args.threshold,
                     clock_threshold=args.clock_threshold, alpha=DEFAULT_ALPHA if args.alpha is None else args.alpha,
                     reruns=args.reruns, update_baseline=args.update_baseline, markdown=args.markdown,

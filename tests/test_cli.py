@@ -146,3 +146,15 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
     bad = tmp_path / "bad.bin"
     bad.write_bytes(b"BIT2" + bytes(100))
     assert_clean_error(bmbench("run", "--suite", "decode", "--weights", str(bad)), "bad.bin")
+
+
+def test_every_run_option_is_forwarded_to_boards_or_stays_here():
+    """--on: each `bmbench run` option is passed on (a value, a switch, an uploaded file) or is
+    this machine's own; a new option that is neither fails here, as does a stale table entry."""
+    from bmbench import request
+    from bmbench.cli import build_parser
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    dests = {a.dest for a in sub.choices["run"]._actions if a.dest != "help"}
+    tables = [set(request.FORWARDED), set(request.FLAGS), set(request.FILES), request.LOCAL_ONLY]
+    assert sum(len(t) for t in tables) == len(set().union(*tables))  # each option in one table
+    assert dests == set().union(*tables)

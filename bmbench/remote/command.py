@@ -9,18 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ..errors import BmbenchError
-
-# `bmbench run` options passed through unchanged: (argparse dest, flag)
-FORWARD = (("flavour", "--flavour"), ("threads", "--threads"), ("kernel", "--kernel"),
-           ("format", "--format"), ("model", "--model"), ("tokens", "--tokens"),
-           ("prompt_tokens", "--prompt-tokens"), ("state", "--state"), ("kv", "--kv"),
-           ("context", "--context"), ("project_to", "--project-to"), ("engine", "--engine"),
-           ("rounds", "--rounds"), ("prompt_len", "--prompt-len"), ("prefill", "--prefill"))
-FLAGS = (("print_tokens", "--print-tokens"),)
-# options naming a local file: uploaded into the remote run directory, passed by that name
-FILES = (("weights", "--weights", "weights"), ("gguf", "--gguf", "gguf"),
-         ("hosts_file", "--hosts-file", "hosts"))
-
+from ..request import FILES, FLAGS, FORWARDED, RunRequest, check_writable
 
 LOCAL = "local"  # in --on: also run the suite here, first, as `bmbench run` would
 
@@ -30,22 +19,22 @@ def _validate(args, local: bool) -> tuple[bool, dict, dict, tuple[str, ...]]:
     the board can answer.  Return whether the suite takes --hosts-file too (decode: projections to
     your profiles; else the file only names the targets), the params and overrides of a local
     run, and the extras the remote install needs (llamacpp when a case runs on llama.cpp)."""
-    from .. import cli, dispatch
+    from .. import dispatch, engines
     from ..kinds import KINDS
     from ..suites import load_suite
     suite = load_suite(args.suite)
-    params = cli._params(args)
-    ov = cli._overrides(args)
+    req = RunRequest.from_args(args, check_flavours=local)
+    params, ov = req.params, req.overrides
     remote_ov = {k: v for k, v in ov.items() if k != "flavour"}
     for f in ov.get("flavour", []):
         if f not in ("all", "auto"):
             dispatch.flavour_id(f)
-    cli._validate_overrides(ov if local else remote_ov)
     takes_hosts = any("hosts_file" in KINDS[g.kind].params for g in suite.groups)
     if not takes_hosts:
         params.pop("hosts_file", None)
     cases = suite.cases(ov if local else remote_ov, params)  # unknown parameters fail here
-    extras = ("llamacpp",) if any(c.params.get("engine") == "llamacpp" for c in cases) else ()
+    # an engine other than bmbench's is installed on the board by the extra of its name
+    extras = tuple(sorted({c.params.get("engine", engines.BUILTIN) for c in cases} - {engines.BUILTIN}))
     return takes_hosts, params, ov, extras
 
 
@@ -94,14 +83,14 @@ def remote_args(args, forward_hosts_file: bool = True) -> tuple[list[str], dict[
         argv += ["--suite", name]
     else:
         argv += ["--suite", args.suite]
-    for dest, flag in FORWARD:
+    for dest, flag in FORWARDED.items():
         v = getattr(args, dest, None)
         if v is not None:
             argv += [flag, str(v)]
-    for dest, flag in FLAGS:
+    for dest, flag in FLAGS.items():
         if getattr(args, dest, False):
             argv.append(flag)
-    for dest, flag, prefix in FILES:
+    for dest, (flag, prefix) in FILES.items():
         v = getattr(args, dest, None)
         if v and (dest != "hosts_file" or forward_hosts_file):
             name = f"{prefix}-{Path(v).name}"
@@ -116,7 +105,6 @@ def output_for(stem: Path, key: str) -> Path:
 
 def run_remote(args, out: Console) -> int:
     """The `--on` path of `bmbench run`; exit 0 all ok, 1 a host or a case failed, 2 bad input."""
-    from .. import cli
     from . import run_on_hosts
     from .session import Job
     profiles, local = _targets(args)
@@ -127,7 +115,7 @@ def run_remote(args, out: Console) -> int:
     else:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         stem = Path("bmbench-results") / f"{suite_name}-{stamp}"
-    cli._check_writable(output_for(stem, LOCAL))
+    check_writable(output_for(stem, LOCAL))
     argv, uploads = remote_args(args, forward_hosts_file)
     jobs = [Job(p.key, p.ssh, argv, uploads, output_for(stem, p.key), extras) for p in profiles]
     err = Console(stderr=True, highlight=False, markup=False)
