@@ -9,6 +9,7 @@
 
 #include "ssm_common.h" /* softplus, IEEE half conversion (fill_state) */
 #include "synth.h"
+#include "engine_common.h"
 #include "team.h"
 
 /* The state update is shared across the team only from this many state values per layer up (the
@@ -31,15 +32,6 @@ struct bmk_model {
     int64_t cap;
 };
 
-static void *alloc_zeroed(size_t bytes)
-{
-    bytes = (bytes + 63) / 64 * 64;
-    if (bytes == 0) bytes = 64;
-    void *p = aligned_alloc(64, bytes);
-    if (p) memset(p, 0, bytes);
-    return p;
-}
-
 static int64_t now_ns(void)
 {
     struct timespec ts;
@@ -53,26 +45,11 @@ static int reserve(bmk_model *m, int64_t b)
 {
     if (b <= m->cap) return 0;
     const bmk_model_desc *d = &m->d;
-    float **bufs[] = {&m->h, &m->u, &m->tmp, &m->xz, &m->y};
+    float **const bufs[] = {&m->h, &m->u, &m->tmp, &m->xz, &m->y};
     const int64_t per[] = {d->d_model, d->d_model, d->d_model, m->xz_rows, d->d_inner};
-    int ok = 1;
-    for (int i = 0; i < 5; i++) {
-        free(*bufs[i]);
-        ok &= (*bufs[i] = alloc_zeroed((size_t)(b * per[i]) * 4)) != NULL;
-    }
-    free(m->act);
-    ok &= (m->act = alloc_zeroed((size_t)b * m->act_stride)) != NULL;
-    m->cap = ok ? b : 0;
-    return ok ? 0 : -1;
-}
-
-static const char *check_linear(const bmk_linear *p, int64_t rows, int64_t cols, int flavour)
-{
-    if (p->format < 0 || p->format >= bmk_n_formats) return "unknown weight format";
-    if (bmk_formats[p->format].gemv[flavour] == NULL) return "format has no GEMV kernel in this flavour";
-    if (p->w.data == NULL) return "projection without data";
-    if (p->w.rows != rows || p->w.cols != cols) return "projection shape does not match the config";
-    return NULL;
+    const int r = bmk_batch_scratch(bufs, per, 5, &m->act, m->act_stride, b);
+    m->cap = r ? 0 : b;
+    return r;
 }
 
 static const char *validate(const bmk_model_desc *d)
@@ -87,7 +64,7 @@ static const char *validate(const bmk_model_desc *d)
     if (d->state_type < 0 || d->state_type >= BMK_N_STATE_TYPES) return "unknown SSM state type";
     if (d->act_quant < 0 || d->act_quant >= BMK_N_ACT_QUANTS) return "unknown activation quantiser";
     if (!d->embedding || !d->norm_f || !d->layers) return "missing embedding, norm_f or layers";
-    const char *e = check_linear(&d->lm_head, d->vocab, d->d_model, d->flavour);
+    const char *e = bmk_check_linear(&d->lm_head, d->vocab, d->d_model, d->flavour);
     if (e) return e;
     const int64_t gn = d->n_groups * d->d_state;
     for (int64_t l = 0; l < d->n_layers; l++) {
@@ -95,9 +72,9 @@ static const char *validate(const bmk_model_desc *d)
         if (!L->in_proj_norm || !L->conv_w || !L->conv_b || !L->dt_bias || !L->A_log || !L->D ||
             !L->out_proj_norm)
             return "missing layer vector";
-        if ((e = check_linear(&L->in_proj, 2 * d->d_inner + 2 * gn + d->n_heads, d->d_model, d->flavour)))
+        if ((e = bmk_check_linear(&L->in_proj, 2 * d->d_inner + 2 * gn + d->n_heads, d->d_model, d->flavour)))
             return e;
-        if ((e = check_linear(&L->out_proj, d->d_model, d->d_inner, d->flavour))) return e;
+        if ((e = bmk_check_linear(&L->out_proj, d->d_model, d->d_inner, d->flavour))) return e;
     }
     return NULL;
 }
@@ -131,10 +108,10 @@ bmk_model *bmk_model_create(const bmk_model_desc *desc, const char **err)
     }
 
     m->layers = malloc((size_t)L * sizeof *m->layers);
-    m->conv_w = alloc_zeroed((size_t)(L * d->d_conv * m->conv_dim) * 4);
-    m->conv_state = alloc_zeroed((size_t)(L * (d->d_conv - 1) * m->conv_dim) * 4);
-    m->ssm_state = alloc_zeroed((size_t)L * m->ssm_layer_bytes);
-    m->logits = alloc_zeroed((size_t)d->vocab * 4);
+    m->conv_w = bmk_alloc_zeroed((size_t)(L * d->d_conv * m->conv_dim) * 4);
+    m->conv_state = bmk_alloc_zeroed((size_t)(L * (d->d_conv - 1) * m->conv_dim) * 4);
+    m->ssm_state = bmk_alloc_zeroed((size_t)L * m->ssm_layer_bytes);
+    m->logits = bmk_alloc_zeroed((size_t)d->vocab * 4);
     m->act_stride = (act + 63) / 64 * 64;
     if (!m->layers || !m->conv_w || !m->conv_state || !m->ssm_state || !m->logits || reserve(m, 1)) goto oom;
     memcpy(m->layers, desc->layers, (size_t)L * sizeof *m->layers);

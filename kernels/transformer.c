@@ -13,6 +13,7 @@
 
 #include "attn_common.h"
 #include "synth.h"
+#include "engine_common.h"
 #include "team.h"
 
 /* Attention is split across threads only from this many cached values per layer up (fork/join
@@ -32,24 +33,6 @@ struct bmk_tf {
     int64_t cap;                /* tokens the batch buffers hold (grown on demand up to BMK_BATCH) */
 };
 
-static void *alloc_zeroed(size_t bytes)
-{
-    bytes = (bytes + 63) / 64 * 64;
-    if (bytes == 0) bytes = 64;
-    void *p = aligned_alloc(64, bytes);
-    if (p) memset(p, 0, bytes);
-    return p;
-}
-
-static const char *check_linear(const bmk_linear *p, int64_t rows, int64_t cols, int flavour)
-{
-    if (p->format < 0 || p->format >= bmk_n_formats) return "unknown weight format";
-    if (bmk_formats[p->format].gemv[flavour] == NULL) return "format has no GEMV kernel in this flavour";
-    if (p->w.data == NULL) return "projection without data";
-    if (p->w.rows != rows || p->w.cols != cols) return "projection shape does not match the config";
-    return NULL;
-}
-
 static const char *validate(const bmk_tf_desc *d)
 {
     if (d->n_layers < 1 || d->d_model < 1 || d->n_heads < 1 || d->n_kv_heads < 1 || d->head_dim < 1 ||
@@ -64,19 +47,19 @@ static const char *validate(const bmk_tf_desc *d)
         return "kernel flavour not runnable on this CPU";
     if (!d->embedding || !d->norm_f || !d->layers || !d->rope_inv_freq)
         return "missing embedding, norm_f, rope_inv_freq or layers";
-    const char *e = check_linear(&d->lm_head, d->vocab, d->d_model, d->flavour);
+    const char *e = bmk_check_linear(&d->lm_head, d->vocab, d->d_model, d->flavour);
     if (e) return e;
     const int64_t qd = d->n_heads * d->head_dim, kvd = d->n_kv_heads * d->head_dim;
     for (int64_t l = 0; l < d->n_layers; l++) {
         const bmk_tf_layer_desc *L = &d->layers[l];
         if (!L->attn_norm || !L->ffn_norm) return "missing layer norm";
-        if ((e = check_linear(&L->wq, qd, d->d_model, d->flavour)) ||
-            (e = check_linear(&L->wk, kvd, d->d_model, d->flavour)) ||
-            (e = check_linear(&L->wv, kvd, d->d_model, d->flavour)) ||
-            (e = check_linear(&L->wo, d->d_model, qd, d->flavour)) ||
-            (e = check_linear(&L->w_gate, d->d_ff, d->d_model, d->flavour)) ||
-            (e = check_linear(&L->w_up, d->d_ff, d->d_model, d->flavour)) ||
-            (e = check_linear(&L->w_down, d->d_model, d->d_ff, d->flavour)))
+        if ((e = bmk_check_linear(&L->wq, qd, d->d_model, d->flavour)) ||
+            (e = bmk_check_linear(&L->wk, kvd, d->d_model, d->flavour)) ||
+            (e = bmk_check_linear(&L->wv, kvd, d->d_model, d->flavour)) ||
+            (e = bmk_check_linear(&L->wo, d->d_model, qd, d->flavour)) ||
+            (e = bmk_check_linear(&L->w_gate, d->d_ff, d->d_model, d->flavour)) ||
+            (e = bmk_check_linear(&L->w_up, d->d_ff, d->d_model, d->flavour)) ||
+            (e = bmk_check_linear(&L->w_down, d->d_model, d->d_ff, d->flavour)))
             return e;
     }
     return NULL;
@@ -113,10 +96,10 @@ bmk_tf *bmk_tf_create(const bmk_tf_desc *desc, const char **err)
         }
     }
     m->layers = malloc((size_t)L * sizeof *m->layers);
-    m->K = alloc_zeroed((size_t)L * m->layer_bytes);
-    m->V = alloc_zeroed((size_t)L * m->layer_bytes);
-    m->scores = alloc_zeroed((size_t)(d->n_heads * d->max_context) * 4);
-    m->logits = alloc_zeroed((size_t)d->vocab * 4);
+    m->K = bmk_alloc_zeroed((size_t)L * m->layer_bytes);
+    m->V = bmk_alloc_zeroed((size_t)L * m->layer_bytes);
+    m->scores = bmk_alloc_zeroed((size_t)(d->n_heads * d->max_context) * 4);
+    m->logits = bmk_alloc_zeroed((size_t)d->vocab * 4);
     m->act_stride = (act + 63) / 64 * 64;
     if (!m->layers || !m->K || !m->V || !m->scores || !m->logits || reserve(m, 1)) goto oom;
     memcpy(m->layers, desc->layers, (size_t)L * sizeof *m->layers);
@@ -155,19 +138,13 @@ static int reserve(bmk_tf *m, int64_t b)
 {
     if (b <= m->cap) return 0;
     const bmk_tf_desc *d = &m->d;
-    float **bufs[] = {&m->h, &m->u, &m->tmp, &m->q, &m->k, &m->v, &m->att, &m->gate, &m->up, &m->cos, &m->sin};
+    float **const bufs[] = {&m->h, &m->u, &m->tmp, &m->q, &m->k, &m->v, &m->att, &m->gate, &m->up, &m->cos, &m->sin};
     const int64_t wide = d->d_model > m->q_dim ? d->d_model : m->q_dim, half = d->head_dim / 2;
     const int64_t per[] = {d->d_model, d->d_model, wide, m->q_dim, m->kv_dim, m->kv_dim, m->q_dim, d->d_ff, d->d_ff,
                            half, half};
-    int ok = 1;
-    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) {
-        free(*bufs[i]);
-        ok &= (*bufs[i] = alloc_zeroed((size_t)(b * per[i]) * 4)) != NULL;
-    }
-    free(m->act);
-    ok &= (m->act = alloc_zeroed((size_t)b * m->act_stride)) != NULL;
-    m->cap = ok ? b : 0;
-    return ok ? 0 : -1;
+    const int r = bmk_batch_scratch(bufs, per, (int)(sizeof bufs / sizeof *bufs), &m->act, m->act_stride, b);
+    m->cap = r ? 0 : b;
+    return r;
 }
 
 static uint8_t *kv_row(const bmk_tf *m, uint8_t *base, int64_t l, int64_t kvh, int64_t pos)
