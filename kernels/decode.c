@@ -167,19 +167,11 @@ void bmk_model_read_state(const bmk_model *m, uint8_t *out)
 
 const float *bmk_model_logits(const bmk_model *m) { return m->logits; }
 
-/* y_t = W x_t for the batch's n tokens: each thread prepares the tokens it owns, then the team
- * shares W's rows across every token (bmk_gemm_slice; one token: bmk_gemv_slice) */
+/* y_t = W x_t for the batch's n tokens (engine_common.h) */
 static void linear(bmk_model *m, const bmk_linear *p, const float *x, int64_t x_stride, int64_t n, float *y,
                    int64_t y_stride, int id, int nt)
 {
-    const bmk_format *f = &bmk_formats[p->format];
-    int64_t t0, t1;
-    bmk_team_tokens(n, id, nt, &t0, &t1);
-    for (int64_t t = t0; t < t1; t++)
-        f->prep[m->d.flavour](x + t * x_stride, p->w.cols, m->d.act_quant, m->act + t * m->act_stride);
-    BMK_TEAM_BARRIER(nt);
-    bmk_gemm_slice(p->format, m->d.flavour, &p->w, m->act, m->act_stride, n, y, y_stride, id, nt);
-    BMK_TEAM_BARRIER(nt);
+    bmk_team_linears(m->d.flavour, m->d.act_quant, m->act, m->act_stride, x, x_stride, n, 1, &p, &y, &y_stride, id, nt);
 #ifdef BMK_TEST_HOOKS
     if (id == 0) bmk_test_slowdown_decode(p->format, m->d.flavour, &p->w, m->act);
 #endif

@@ -1,11 +1,13 @@
 /* engine_common.h: what both decode engines (decode.c, transformer.c) need around their kernels:
- * zeroed aligned buffers, the projection checks of a model description, batch scratch. */
+ * zeroed aligned buffers, the projection checks of a model description, batch scratch, and the
+ * team's projections over a batch. */
 #ifndef BMK_ENGINE_COMMON_H
 #define BMK_ENGINE_COMMON_H
 #include <stdlib.h>
 #include <string.h>
 
 #include "decode.h"
+#include "team.h"
 
 /* zeroed, 64-byte aligned (SIMD loads, cache lines), never a NULL for 0 bytes */
 static inline void *bmk_alloc_zeroed(size_t bytes)
@@ -41,5 +43,29 @@ static inline int bmk_batch_scratch(float **const *bufs, const int64_t *per, int
     free(*act);
     ok &= (*act = bmk_alloc_zeroed((size_t)b * act_stride)) != NULL;
     return ok ? 0 : -1;
+}
+
+/* y_i = W_i x_t for np projections that read the same input, over a batch of n tokens (rows of x
+ * x_stride floats apart, y_i's rows y_stride[i] apart), by a team (team.h): each thread prepares
+ * the tokens it owns into act (act_stride bytes apart), once per run of projections of one format;
+ * the team shares every projection's rows across every token (bmk_gemm_slice); one barrier after all. */
+static inline void bmk_team_linears(int flavour, int act_quant, uint8_t *act, size_t act_stride, const float *x,
+                                    int64_t x_stride, int64_t n, int np, const bmk_linear *const *p, float *const *y,
+                                    const int64_t *y_stride, int id, int nt)
+{
+    int prepared = -1;
+    int64_t t0, t1;
+    bmk_team_tokens(n, id, nt, &t0, &t1);
+    for (int i = 0; i < np; i++) {
+        if (p[i]->format != prepared) {
+            if (i > 0) BMK_TEAM_BARRIER(nt); /* the GEMMs before still read act */
+            for (int64_t t = t0; t < t1; t++)
+                bmk_formats[p[i]->format].prep[flavour](x + t * x_stride, p[i]->w.cols, act_quant, act + t * act_stride);
+            BMK_TEAM_BARRIER(nt);
+            prepared = p[i]->format;
+        }
+        bmk_gemm_slice(p[i]->format, flavour, &p[i]->w, act, act_stride, n, y[i], y_stride[i], id, nt);
+    }
+    BMK_TEAM_BARRIER(nt);
 }
 #endif

@@ -72,25 +72,38 @@ void bmk_ssm_step(int flavour, int state_type, const bmk_ssm_args *a, int thread
     BMK_TEAM_RUN(threads, bmk_ssm_slice, flavour, state_type, a);
 }
 
+static int64_t row_tiles(const bmk_format *f, const bmk_tensor *w) { return (w->rows + f->row_tile - 1) / f->row_tile; }
+
+/* thread id of nt's rows [r0, r1) of a matrix: whole tiles (the format's rows stored together) */
+static void slice_rows(const bmk_format *f, const bmk_tensor *w, int id, int nt, int64_t *r0, int64_t *r1)
+{
+    int64_t t0, t1;
+    bmk_team_share(row_tiles(f, w), id, nt, &t0, &t1);
+    *r0 = t0 * f->row_tile;
+    *r1 = t1 * f->row_tile < w->rows ? t1 * f->row_tile : w->rows;
+}
+
+/* a team for a matrix: no more threads than row tiles */
+static int team_for_rows(const bmk_format *f, const bmk_tensor *w, int threads)
+{
+    threads = resolve_threads(threads);
+    return threads > row_tiles(f, w) ? (int)row_tiles(f, w) : threads;
+}
+
 void bmk_gemv_slice(int format, int flavour, const bmk_tensor *w, const void *act, float *y, int id, int nt)
 {
     const bmk_format *f = &bmk_formats[format];
-    const int64_t tile = f->row_tile, tiles = (w->rows + tile - 1) / tile;
-    int64_t t0, t1;
+    int64_t r0, r1;
 #ifdef BMK_TEST_HOOKS
     if (id == 0) bmk_test_slowdown_kernel(format, flavour, w, act); /* every GEMV, team or not */
 #endif
-    bmk_team_share(tiles, id, nt, &t0, &t1); /* whole tiles: the format's rows stored together */
-    const int64_t r0 = t0 * tile, r1 = t1 * tile < w->rows ? t1 * tile : w->rows;
+    slice_rows(f, w, id, nt, &r0, &r1);
     if (r0 < r1) f->gemv[flavour](w, act, y + r0, r0, r1);
 }
 
 void bmk_gemv(int format, int flavour, const bmk_tensor *w, const void *act, float *y, int threads)
 {
-    const int64_t tile = bmk_formats[format].row_tile, tiles = (w->rows + tile - 1) / tile;
-    threads = resolve_threads(threads);
-    if (threads > tiles) threads = (int)tiles;
-    BMK_TEAM_RUN(threads, bmk_gemv_slice, format, flavour, w, act, y);
+    BMK_TEAM_RUN(team_for_rows(&bmk_formats[format], w, threads), bmk_gemv_slice, format, flavour, w, act, y);
 }
 
 /* Rows of one GEMM block: about BMK_GEMM_BLOCK_BYTES of weights, whole tiles. */
@@ -109,14 +122,13 @@ void bmk_gemm_slice(int format, int flavour, const bmk_tensor *w, const void *ac
         return;
     }
     const bmk_format *f = &bmk_formats[format];
-    const int64_t tile = f->row_tile, tiles = (w->rows + tile - 1) / tile, block = gemm_block_rows(f, w->cols);
-    int64_t t0, t1;
+    const int64_t block = gemm_block_rows(f, w->cols);
+    int64_t r0, r1;
 #ifdef BMK_TEST_HOOKS
     if (id == 0)
         for (int64_t j = 0; j < n; j++) bmk_test_slowdown_kernel(format, flavour, w, (const uint8_t *)acts + j * act_stride);
 #endif
-    bmk_team_share(tiles, id, nt, &t0, &t1);
-    const int64_t r0 = t0 * tile, r1 = t1 * tile < w->rows ? t1 * tile : w->rows;
+    slice_rows(f, w, id, nt, &r0, &r1);
     for (int64_t b0 = r0; b0 < r1; b0 += block) { /* a block from memory once, then from L2 n - 1 times */
         const int64_t b1 = b0 + block < r1 ? b0 + block : r1;
         if (f->gemm[flavour])
@@ -130,10 +142,8 @@ void bmk_gemm_slice(int format, int flavour, const bmk_tensor *w, const void *ac
 void bmk_gemm(int format, int flavour, const bmk_tensor *w, const void *acts, size_t act_stride, int64_t n, float *y,
               int64_t y_stride, int threads)
 {
-    const int64_t tile = bmk_formats[format].row_tile, tiles = (w->rows + tile - 1) / tile;
-    threads = resolve_threads(threads);
-    if (threads > tiles) threads = (int)tiles;
-    BMK_TEAM_RUN(threads, bmk_gemm_slice, format, flavour, w, acts, act_stride, n, y, y_stride);
+    BMK_TEAM_RUN(team_for_rows(&bmk_formats[format], w, threads), bmk_gemm_slice, format, flavour, w, acts,
+                 act_stride, n, y, y_stride);
 }
 
 const bmk_attn_table bmk_attn_kernels = {

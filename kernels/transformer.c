@@ -152,28 +152,11 @@ static uint8_t *kv_row(const bmk_tf *m, uint8_t *base, int64_t l, int64_t kvh, i
     return base + (size_t)l * m->layer_bytes + (size_t)kvh * m->head_bytes + (size_t)pos * m->row_bytes;
 }
 
-/* y_i = W_i x for projections that read the same input, over the batch's n tokens, by the whole
- * team (team.h): prepared once per token (by the thread owning it) when they share a format, the
- * team's rows of every one through every token (bmk_gemm_slice), one barrier after all.  x rows
- * are x_stride floats apart, y_i's rows y_stride[i]. */
+/* the projections of one input over the batch (engine_common.h) */
 static void linears(bmk_tf *m, const float *x, int64_t x_stride, int64_t n, int np, const bmk_linear *const *p,
                     float *const *y, const int64_t *y_stride, int id, int nt)
 {
-    int prepared = -1;
-    int64_t t0, t1;
-    bmk_team_tokens(n, id, nt, &t0, &t1);
-    for (int i = 0; i < np; i++) {
-        if (p[i]->format != prepared) {
-            if (i > 0) BMK_TEAM_BARRIER(nt); /* the GEMMs before still read m->act */
-            for (int64_t t = t0; t < t1; t++)
-                bmk_formats[p[i]->format].prep[m->d.flavour](x + t * x_stride, p[i]->w.cols, m->d.act_quant,
-                                                              m->act + t * m->act_stride);
-            BMK_TEAM_BARRIER(nt);
-            prepared = p[i]->format;
-        }
-        bmk_gemm_slice(p[i]->format, m->d.flavour, &p[i]->w, m->act, m->act_stride, n, y[i], y_stride[i], id, nt);
-    }
-    BMK_TEAM_BARRIER(nt);
+    bmk_team_linears(m->d.flavour, m->d.act_quant, m->act, m->act_stride, x, x_stride, n, np, p, y, y_stride, id, nt);
 }
 
 /* rotate-half RoPE of n_heads heads of head_dim at the angles in cos / sin */

@@ -15,6 +15,18 @@
 
 static inline __m256i bcast(const uint8_t *p) { return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)p)); }
 
+/* a tile's 32 int16 row sums widened into its int32 dot products: lo = rows 0-7 | 16-23,
+ * hi = rows 8-15 | 24-31 (unpacklo / unpackhi within each 128-bit lane) */
+static inline void widen_add(int32_t *dot, __m256i lo, __m256i hi)
+{
+    const __m128i part[4] = {_mm256_castsi256_si128(lo), _mm256_castsi256_si128(hi),
+                             _mm256_extracti128_si256(lo, 1), _mm256_extracti128_si256(hi, 1)};
+    for (int p = 0; p < 4; p++) {
+        __m256i *d = (__m256i *)(dot + 8 * p);
+        _mm256_storeu_si256(d, _mm256_add_epi32(_mm256_loadu_si256(d), _mm256_cvtepi16_epi32(part[p])));
+    }
+}
+
 static inline __attribute__((always_inline)) void tiles_dot(const uint8_t *tw, int64_t tile_bytes,
                                                             const uint8_t *tab, int64_t steps, int nt,
                                                             int32_t *dot)
@@ -43,15 +55,7 @@ static inline __attribute__((always_inline)) void tiles_dot(const uint8_t *tw, i
                                                                      _mm256_unpackhi_epi8(bl, bh)));
             }
         }
-        for (int j = 0; j < nt; j++) {
-            /* s[j][0] = rows 0-7 | 16-23, s[j][1] = rows 8-15 | 24-31 */
-            const __m128i part[4] = {_mm256_castsi256_si128(s[j][0]), _mm256_castsi256_si128(s[j][1]),
-                                     _mm256_extracti128_si256(s[j][0], 1), _mm256_extracti128_si256(s[j][1], 1)};
-            for (int p = 0; p < 4; p++) {
-                __m256i *d = (__m256i *)(dot + j * BMK_TLUT_ROWS + 8 * p);
-                _mm256_storeu_si256(d, _mm256_add_epi32(_mm256_loadu_si256(d), _mm256_cvtepi16_epi32(part[p])));
-            }
-        }
+        for (int j = 0; j < nt; j++) widen_add(dot + j * BMK_TLUT_ROWS, s[j][0], s[j][1]);
     }
 }
 
@@ -114,14 +118,7 @@ static void tile_vecs_dot(const uint8_t *tw, const int8_t *const *q, int64_t ste
                                                                      _mm256_maddubs_epi16(cd_hi, xcd)));
             }
         }
-        for (int j = 0; j < GEMM_VECS; j++) {
-            const __m128i part[4] = {_mm256_castsi256_si128(s[j][0]), _mm256_castsi256_si128(s[j][1]),
-                                     _mm256_extracti128_si256(s[j][0], 1), _mm256_extracti128_si256(s[j][1], 1)};
-            for (int p = 0; p < 4; p++) {
-                __m256i *d = (__m256i *)(dot[j] + 8 * p);
-                _mm256_storeu_si256(d, _mm256_add_epi32(_mm256_loadu_si256(d), _mm256_cvtepi16_epi32(part[p])));
-            }
-        }
+        for (int j = 0; j < GEMM_VECS; j++) widen_add(dot[j], s[j][0], s[j][1]);
     }
 }
 
