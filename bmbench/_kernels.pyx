@@ -412,6 +412,7 @@ def attention(int flavour, int kv_type, const float[:, ::1] q, const uint8_t[::1
 
 # ------------------------------------------------------------------------- decode engine (decode.h)
 cdef extern from "decode.h" nogil:
+    enum: BMK_BATCH
     ctypedef struct bmk_linear:
         bmk_tensor w
         int format
@@ -451,6 +452,9 @@ cdef extern from "decode.h" nogil:
     size_t bmk_model_state_bytes(const bmk_model *m)
     void bmk_model_read_state(const bmk_model *m, uint8_t *out)
     void bmk_model_fill_state(bmk_model *m, uint64_t seed)
+
+BATCH = BMK_BATCH  # tokens per batched pass of a prompt (kernels/decode.h)
+
 
 cdef const float *_vec(object a, int64_t n, str name, list keep) except NULL:
     """Pointer to a float32 C-contiguous array of exactly n values (kept alive in `keep`)."""

@@ -33,7 +33,7 @@ import numpy as np
 
 from . import formats, hosts, memstat, roofline
 from .energy import EnergyMeter
-from .engines import Engine
+from . import engines
 from .errors import BmbenchError
 from .results import CaseResult, Metric
 
@@ -58,15 +58,21 @@ def load_weights(p: dict):
     return w, f"synthetic seed {seed} ({origin})"
 
 
+def _l2_matrix(fmt_name: str, rows: int, cols: int):
+    """(format, rows, packed synthetic weights) of the compute measurements: the model's shape cut
+    to whole row tiles within 256 KiB, so it stays in L2."""
+    fmt = formats.get(fmt_name)
+    rows = max(fmt.row_tile, min(rows, (256 * 1024 * 8) // int(fmt.bpw * cols) // fmt.row_tile * fmt.row_tile))
+    return fmt, rows, fmt.synthetic(np.random.default_rng(2), rows, cols)
+
+
 def gemm_weights_per_s_in_cache(fmt_name: str, cols: int, rows: int, flavour: str, n: int) -> float:
     """Compute side of prefill: weights per second one thread multiplies with the batched GEMM
     (bmk_gemm, n vectors, the activations prepared beforehand) on a matrix that fits in L2, the
     fastest of >= 0.1 s of calls."""
     from . import _kernels
     from .dispatch import flavour_id
-    fmt = formats.get(fmt_name)
-    rows = max(fmt.row_tile, min(rows, (256 * 1024 * 8) // int(fmt.bpw * cols) // fmt.row_tile * fmt.row_tile))
-    packed = fmt.synthetic(np.random.default_rng(2), rows, cols)
+    fmt, rows, packed = _l2_matrix(fmt_name, rows, cols)
     fl = flavour_id(flavour)
     stride = -(-fmt.act_bytes(cols) // 64) * 64
     acts = formats.aligned_empty(n * stride).reshape(n, stride)
@@ -88,9 +94,7 @@ def cycles_per_weight_in_cache(fmt_name: str, cols: int, rows: int, flavour: str
     mhz = hosts.cpu_mhz()
     if not mhz:
         return None
-    fmt = formats.get(fmt_name)
-    rows = max(fmt.row_tile, min(rows, (256 * 1024 * 8) // int(fmt.bpw * cols) // fmt.row_tile * fmt.row_tile))
-    packed = fmt.synthetic(np.random.default_rng(2), rows, cols)
+    fmt, rows, packed = _l2_matrix(fmt_name, rows, cols)
     x = np.random.default_rng(3).standard_normal(cols).astype(np.float32)
     t = np.median(time_calls(fmt, flavour_id(flavour), [packed.data], rows, cols, packed.scale, x, 1,
                              repetitions=5, warmup=1, target_s=0.01))
@@ -127,7 +131,6 @@ def _config_for(p: dict):
 
 def normalise_params(p: dict) -> dict:
     """A decode case's final params, by the engine that runs it (bmbench.engines)."""
-    from . import engines
     if p.get("prompt_tokens"):  # the user's prompt replaces the suite's prompt length
         p = {k: v for k, v in p.items() if k != "prompt_len"}
     return engines.get(p.get("engine", engines.BUILTIN)).normalise(p)
@@ -135,7 +138,6 @@ def normalise_params(p: dict) -> dict:
 
 def _normalise_bmbench(p: dict) -> dict:
     """Under bmbench's engine a weight type only another engine reads is refused."""
-    from . import engines
     fmt = p.get("format")
     if fmt not in formats.FORMATS and (other := engines.owner_of_type(fmt)):
         raise BmbenchError(f"format {fmt!r} is a {other} type: run it with --engine {other}")
@@ -201,7 +203,7 @@ def _setup_bmbench(p: dict, max_context: int, spec: dict):
                   flavour=p["flavour"], notes=list(a0.notes), config=cfg)
 
 
-BMBENCH = Engine(name="bmbench", setup=_setup_bmbench, normalise=_normalise_bmbench)  # bmbench.engines' built-in
+BMBENCH = engines.Engine(name="bmbench", setup=_setup_bmbench, normalise=_normalise_bmbench)  # bmbench.engines' built-in
 
 
 def run_case(spec: dict) -> CaseResult:
@@ -212,7 +214,6 @@ def run_case(spec: dict) -> CaseResult:
     prompt = _prompt(p)
     batch = 1 if p.get("prefill") == "token" else 0
     max_context = context + len(prompt) + n_new
-    from . import engines
     s = engines.get(engine).setup(p, max_context, spec)
     if isinstance(s, CaseResult):
         return s
@@ -342,11 +343,13 @@ def _prefill_roof(metrics: dict, roof: dict, fmt: str, cols: int, rows: int, fla
                   n_prompt: int, weights_per_token: float) -> None:
     """pp_roof_tok_s (projected): the batched GEMM's in-cache rate x threads / weights per prompt
     token, and pp's % of it."""
-    rate = gemm_weights_per_s_in_cache(fmt, cols, rows, flavour, min(n_prompt, 64))
+    from ._kernels import BATCH
+    n = min(n_prompt, BATCH)  # the engine's GEMMs take at most BATCH tokens
+    rate = gemm_weights_per_s_in_cache(fmt, cols, rows, flavour, n)
     bound = threads * rate / weights_per_token
     roof.update(gemm_weights_per_s_in_cache=rate, pp_roof_tok_s=bound, pp_weights_per_token=weights_per_token)
     metrics["pp_roof_tok_s"] = Metric(value=bound, unit="tok/s", provenance="projected", method=(
-        f"compute roof: batched GEMM of {min(n_prompt, 64)} vectors in L2 ({fmt}, {flavour}, 1 thread, "
+        f"compute roof: batched GEMM of {n} vectors in L2 ({fmt}, {flavour}, 1 thread, "
         f"{rate / 1e9:.1f} Gweights/s, measured here) x {threads} thread(s) / {weights_per_token / 1e6:.0f}M "
         "weights per prompt token (the lm_head once per prompt); norms, conv, state update, attention not counted"))
     metrics["pct_of_pp_roof"] = Metric.from_samples(

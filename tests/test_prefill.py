@@ -13,7 +13,7 @@ from bmbench.engine import Engine, TransformerEngine
 from bmbench.models import config, weights
 from bmbench.models.config import MambaConfig
 
-BATCH = 64  # kernels/decode.h BMK_BATCH
+BATCH = _kernels.BATCH  # tokens per batched pass (kernels/decode.h BMK_BATCH)
 # crosses a batch boundary with a partial last batch
 PROMPT = np.random.default_rng(5).integers(0, 53, BATCH + 6).tolist()
 
