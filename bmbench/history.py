@@ -269,13 +269,21 @@ class ChangePoint:
     unit: str
 
     @property
+    def series(self) -> tuple:
+        """The series it belongs to (SERIES' values)."""
+        return (self.hardware_class, self.branch, self.case_id, self.metric)
+
+    @property
     def regression(self) -> bool:
         return (self.change_pct < 0) == (self.better == "higher")
 
 
+SERIES = ["hardware_class", "branch", "case_id", "metric"]  # what makes one series: classes never mixed
+
+
 def series(df):
-    """(hardware_class, branch, case_id, metric) -> its rows, oldest first."""
-    return df.groupby(["hardware_class", "branch", "case_id", "metric"], sort=True)
+    """SERIES' values -> its rows, oldest first."""
+    return df.groupby(SERIES, sort=True)
 
 
 def change_points(df, pvalue: float = DEFAULT_PVALUE) -> list[ChangePoint]:
@@ -301,7 +309,6 @@ def gate(cps: list[ChangePoint], threshold_pct: float) -> list[ChangePoint]:
     """The series whose newest change point is a regression beyond the threshold."""
     newest: dict[tuple, ChangePoint] = {}
     for cp in cps:
-        key = (cp.hardware_class, cp.branch, cp.case_id, cp.metric)
-        if key not in newest or cp.index > newest[key].index:
-            newest[key] = cp
+        if cp.series not in newest or cp.index > newest[cp.series].index:
+            newest[cp.series] = cp
     return [cp for cp in newest.values() if cp.regression and abs(cp.change_pct) > threshold_pct]

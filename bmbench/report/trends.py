@@ -8,11 +8,12 @@ import html
 import re
 from pathlib import Path
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.lines import Line2D
 
-from ..errors import BmbenchError
-from .figures import DPI, colour, new_figure
+from ..history import ChangePoint
+from ..results import atomic_write_text
+from .figures import colour, new_figure
+from .html import prepare_dir, save_png
 
 
 def _slug(text: str) -> str:
@@ -31,7 +32,7 @@ def _figure(key, s, cps):
                [max(0.0, b - a) if b == b else 0.0 for a, b in zip(y, hi)]]
         ax.errorbar(x, y, yerr=err, fmt="-o", ms=3, color=col, capsize=2, lw=1, label=f"{hw} / {br} (measured)")
         for cp in cps:
-            if (cp.hardware_class, cp.branch, cp.case_id, cp.metric) == (hw, br, case, metric):
+            if cp.series == (hw, br, case, metric):
                 ax.axvline(cp.index - 0.5, color="#d62728" if cp.regression else "#2ca02c", ls="--", lw=1.2)
                 ax.annotate(f"{cp.change_pct:+.1f}% @ {cp.revision[:8]}\np={cp.pvalue:.0e}", (cp.index - 0.5, 1),
                             xycoords=("data", "axes fraction"), va="top", ha="left", fontsize=7)
@@ -49,32 +50,24 @@ def _figure(key, s, cps):
     return fig
 
 
-def write_trends(df, cps, out_dir) -> Path:
-    """index.html + one PNG per case x metric in out_dir; returns the page's path."""
+def write_trends(df, cps: list[ChangePoint], out_dir) -> Path:
+    """index.html + one PNG per case x metric in out_dir (each written atomically, as the run
+    report's); returns the page's path."""
     out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise BmbenchError(f"cannot create {out}: {e.strerror or e}") from None
+    prepare_dir(out)
     items = []
     for key, s in df.groupby(["case_id", "metric"], sort=True):
         name = f"trend-{_slug(key[0])}-{_slug(key[1])}.png"
-        fig = _figure(key, s, cps)
-        FigureCanvasAgg(fig)
-        fig.savefig(out / name, dpi=DPI)
+        save_png(_figure(key, s, cps), out / name)
         n_cp = sum(1 for cp in cps if (cp.case_id, cp.metric) == key)
         items.append(f'<figure><img src="{html.escape(name)}" alt="{html.escape(key[0])} {html.escape(key[1])}">'
                      f"<figcaption>{html.escape(key[0])}: {html.escape(key[1])}: {len(s)} points, "
                      f"{n_cp} change point(s)</figcaption></figure>")
-    page = out / "index.html"
-    tmp = out / ".index.html.tmp"
-    tmp.write_text(
+    return atomic_write_text(out / "index.html", (
         "<!doctype html><html><head><meta charset='utf-8'><title>bmbench history</title>"
         "<style>body{font-family:sans-serif;max-width:1140px;margin:2em auto}figure{margin:1.5em 0}"
         "img{max-width:100%}figcaption{color:#555;font-size:0.9em}</style></head><body>"
         "<h1>bmbench history</h1><p>Every point is a stored result's median (measured) with its 95% interval; "
         "a line per hardware class and branch, never mixed; dashed verticals: change points found by Apache "
         "Otava (e-divisive means, t-test significance) where the new level starts.</p>"
-        + "".join(items) + "</body></html>")
-    tmp.replace(page)
-    return page
+        + "".join(items) + "</body></html>"))
