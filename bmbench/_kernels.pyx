@@ -157,22 +157,29 @@ def prep(int fmt, const float[::1] x, uint8_t[::1] act, int act_quant=0, int fla
         bmk_formats[fmt].prep[flavour](&x[0], cols, act_quant, &act[0])
 
 
-def gemv(int fmt, int flavour, const uint8_t[::1] data, int64_t rows, int64_t cols, float scale,
-         const uint8_t[::1] act, float[::1] y, int threads=1):
-    """y = W x for a packed tensor, with activations prepared by prep()."""
+cdef bmk_tensor _tensor(int fmt, int flavour, const uint8_t[::1] data, int64_t rows, int64_t cols,
+                       float scale) except *:
+    """A packed tensor, after the checks every GEMV and GEMM call makes."""
     cdef bmk_tensor t
     if bmk_formats[fmt].gemv[flavour] == NULL:
         raise ValueError(f"flavour {FLAVOURS[flavour]} not compiled for this format")
     if <size_t>data.shape[0] < bmk_formats[fmt].data_bytes(rows, cols):
         raise ValueError("weight buffer too small for its shape")
-    if y.shape[0] < rows:
-        raise ValueError("output buffer too small")
-    if <size_t>act.shape[0] < bmk_formats[fmt].act_bytes(cols):
-        raise ValueError("activation buffer too small")
     t.data = &data[0]
     t.rows = rows
     t.cols = cols
     t.scale = scale
+    return t
+
+
+def gemv(int fmt, int flavour, const uint8_t[::1] data, int64_t rows, int64_t cols, float scale,
+         const uint8_t[::1] act, float[::1] y, int threads=1):
+    """y = W x for a packed tensor, with activations prepared by prep()."""
+    cdef bmk_tensor t = _tensor(fmt, flavour, data, rows, cols, scale)
+    if y.shape[0] < rows:
+        raise ValueError("output buffer too small")
+    if <size_t>act.shape[0] < bmk_formats[fmt].act_bytes(cols):
+        raise ValueError("activation buffer too small")
     with nogil:
         bmk_gemv(fmt, flavour, &t, &act[0], &y[0], threads)
 
@@ -180,19 +187,11 @@ def gemv(int fmt, int flavour, const uint8_t[::1] data, int64_t rows, int64_t co
 def gemm(int fmt, int flavour, const uint8_t[::1] data, int64_t rows, int64_t cols, float scale,
          const uint8_t[:, ::1] acts, float[:, ::1] y, int threads=1):
     """y[j] = W x_j for the vectors prepared by prep() into the rows of acts (bmk_gemm)."""
-    cdef bmk_tensor t
-    if bmk_formats[fmt].gemv[flavour] == NULL:
-        raise ValueError(f"flavour {FLAVOURS[flavour]} not compiled for this format")
-    if <size_t>data.shape[0] < bmk_formats[fmt].data_bytes(rows, cols):
-        raise ValueError("weight buffer too small for its shape")
+    cdef bmk_tensor t = _tensor(fmt, flavour, data, rows, cols, scale)
     if y.shape[0] != acts.shape[0] or y.shape[1] < rows or acts.shape[0] < 1:
         raise ValueError("need one output row of >= rows values per activation row")
     if <size_t>acts.shape[1] < bmk_formats[fmt].act_bytes(cols) or acts.shape[1] % 64:
         raise ValueError("activation rows too small, or not a multiple of 64 bytes")
-    t.data = &data[0]
-    t.rows = rows
-    t.cols = cols
-    t.scale = scale
     with nogil:
         bmk_gemm(fmt, flavour, &t, &acts[0, 0], acts.shape[1], acts.shape[0], &y[0, 0], y.shape[1], threads)
 

@@ -3,7 +3,7 @@ entry-point group `bmbench.engines` (this package registers llama.cpp's in pypro
 core lists them without importing them and a case loads only the engine it runs.
 
 An entry point names an `Engine`: how to set a decode case up on it, how to normalise a case's
-params for it, and the weight types it reads beyond bmbench's formats."""
+params for it, the weight types it reads beyond bmbench's formats, and whether it can run here."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,6 +25,8 @@ class Engine:
     # params -> final params (a format mapped to the engine's type, options it has no use for refused)
     normalise: Callable
     types: tuple[str, ...] = ()  # weight types it reads that are not bmbench formats
+    # raises a one-line BmbenchError (naming the install) when the engine cannot run here
+    require: Callable[[], object] = lambda: None
 
 
 def _registered() -> dict:

@@ -154,8 +154,6 @@ class RunRequest:
     suite: str
     params: dict = field(default_factory=dict)
     overrides: dict = field(default_factory=dict)
-    rounds: int | None = None
-    output: Path | None = None
 
     @classmethod
     def from_args(cls, args, check_flavours: bool = True) -> "RunRequest":
@@ -167,5 +165,4 @@ class RunRequest:
         ov = overrides_from(args)
         validate_overrides(ov if check_flavours else {k: v for k, v in ov.items() if k != "flavour"},
                            gguf=bool(args.gguf), weights=bool(args.weights))
-        return cls(suite=args.suite, params=params, overrides=ov, rounds=args.rounds,
-                   output=Path(args.output) if args.output else None)
+        return cls(suite=args.suite, params=params, overrides=ov)

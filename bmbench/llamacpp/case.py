@@ -11,7 +11,7 @@ from pathlib import Path
 from .. import decode_case as dc
 from ..engines import Engine
 from ..errors import BmbenchError
-from . import GGUF_TYPES, gguf_type_for
+from . import GGUF_TYPES, gguf_type_for, require
 
 
 def normalise(p: dict) -> dict:
@@ -70,4 +70,4 @@ def setup(p: dict, max_context: int, spec: dict):
                               "+ NumPy argmax, inside the timed step")
 
 
-ENGINE = Engine(name="llamacpp", setup=setup, normalise=normalise, types=tuple(GGUF_TYPES))
+ENGINE = Engine(name="llamacpp", setup=setup, normalise=normalise, types=tuple(GGUF_TYPES), require=require)
