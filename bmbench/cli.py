@@ -122,12 +122,13 @@ def cmd_history(args, out: Console) -> int:
             return 0
         if args.action == "show":
             t = Table(title=f"history: {store.path}")
-            for c in ("created", "revision", "branch", "hardware class", "case", "metric", "value", "[low-high]"):
+            for c in ("created", "revision", "branch", "hardware class", "case", "metric", "value", "[low-high]",
+                      "provenance"):
                 t.add_column(c, justify="right" if c == "value" else "left")
             for r in df.itertuples():
                 t.add_row(r.created, r.revision[:12], r.branch, r.hardware_class, r.case_id, r.metric,
                           f"{r.value:.4g} {r.unit or ''}", "" if r.low is None or r.low != r.low
-                          else f"{r.low:.4g}-{r.high:.4g}")
+                          else f"{r.low:.4g}-{r.high:.4g}", r.provenance)
             out.print(t)
             return 0
         if args.action == "report":

@@ -147,7 +147,7 @@ def test_cli_add_detect_gate_and_report(tmp_path):
     assert "already stored" in cli("add", str(files[0])).stdout
     assert cli("add", *map(str, files[30:])).returncode == 0
     show = cli("show", "--metric", "tok_s")
-    assert show.returncode == 0 and runs[-1].git_revision[:12] in show.stdout
+    assert show.returncode == 0 and runs[-1].git_revision[:12] in show.stdout and "measured" in show.stdout
     det = cli("detect", "--metric", "tok_s")
     assert det.returncode == 1 and "regression" in det.stdout and runs[20].git_revision[:12] in det.stdout
     assert cli("detect", "--metric", "tok_s", "--threshold", "20%").returncode == 0
