@@ -1,4 +1,5 @@
-/* ssm_simd.h: the SIMD flavours of the ssm family, written once over a small vector API.
+/* ssm_simd.h: the SIMD flavours of the ssm family, written once over a small vector API (also used by
+ * attn_simd.h, gemv_float_simd.h and probe_simd.h).
  *
  * Each ISA file (x86/avx2_ssm.c, x86/avx512_ssm.c, arm/neon_ssm.c) includes its ISA's API header
  * (x86/avx2_vec.h, x86/avx512_vec.h, arm/neon_vec.h, shared with the attn family) and then this
@@ -15,6 +16,7 @@
  *   V_ROUND(v)             round to nearest integer (as floats)
  *   V_POW2I(v)             2^v for integer-valued v in [-126, 127]
  *   V_HSUM(v)              sum of the lanes
+ *   VD, VDL, VD_LOAD VD_STORE VD_SET1 VD_ADD VD_FMA VD_HSUM   the same for doubles (probe_simd.h)
  *   BMK_ISA                symbol suffix (avx2, avx512, neon)
  */
 #include "flavours.h"

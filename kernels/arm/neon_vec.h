@@ -34,5 +34,15 @@ static inline float32x4_t bmk_neon_load_i8x4(const int8_t *p)
 }
 #define V_LOAD_I8(p) bmk_neon_load_i8x4((const int8_t *)(p))
 
+/* doubles (the bandwidth probe) */
+typedef float64x2_t VD;
+#define VDL 2
+#define VD_LOAD(p) vld1q_f64(p)
+#define VD_STORE(p, v) vst1q_f64(p, v)
+#define VD_SET1(f) vdupq_n_f64(f)
+#define VD_ADD(a, b) vaddq_f64(a, b)
+#define VD_FMA(a, b, c) vfmaq_f64(c, a, b)
+#define VD_HSUM(v) vaddvq_f64(v)
+
 #define BMK_ISA BMK_NEON_SUFFIX
 #endif

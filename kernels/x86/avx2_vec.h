@@ -32,5 +32,19 @@ static inline float V_HSUM(__m256 v)
     return _mm_cvtss_f32(h);
 }
 
+/* doubles (the bandwidth probe) */
+typedef __m256d VD;
+#define VDL 4
+#define VD_LOAD(p) _mm256_loadu_pd(p)
+#define VD_STORE(p, v) _mm256_storeu_pd(p, v)
+#define VD_SET1(f) _mm256_set1_pd(f)
+#define VD_ADD(a, b) _mm256_add_pd(a, b)
+#define VD_FMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+static inline double VD_HSUM(__m256d v)
+{
+    __m128d h = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+}
+
 #define BMK_ISA avx2
 #endif

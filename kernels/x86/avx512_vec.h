@@ -25,5 +25,15 @@ typedef __m512 VF;
     _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(v), _mm512_set1_epi32(127)), 23))
 #define V_HSUM(v) _mm512_reduce_add_ps(v)
 
+/* doubles (the bandwidth probe) */
+typedef __m512d VD;
+#define VDL 8
+#define VD_LOAD(p) _mm512_loadu_pd(p)
+#define VD_STORE(p, v) _mm512_storeu_pd(p, v)
+#define VD_SET1(f) _mm512_set1_pd(f)
+#define VD_ADD(a, b) _mm512_add_pd(a, b)
+#define VD_FMA(a, b, c) _mm512_fmadd_pd(a, b, c)
+#define VD_HSUM(v) _mm512_reduce_add_pd(v)
+
 #define BMK_ISA avx512
 #endif

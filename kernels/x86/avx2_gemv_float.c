@@ -1,0 +1,3 @@
+/* AVX2 + FMA + F16C flavour of the float GEMVs (f32, f16): the vector API, then the shared bodies. */
+#include "avx2_vec.h"
+#include "../gemv_float_simd.h"
