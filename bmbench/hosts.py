@@ -13,8 +13,6 @@ import psutil
 
 from . import paths, yamlfile
 from .errors import BmbenchError
-from .remote import target as ssh_target
-from .remote.target import SshTarget
 
 HOSTS_SCHEMA = "bmbench.hosts/1"
 # figure keys a profile may carry; every figure is {value, unit, source}
@@ -32,12 +30,21 @@ class Figure:
 
 
 @dataclass(frozen=True)
+class Block:
+    """A block of the hosts file that another package reads (the ssh: block: bmbench.remote.target),
+    kept as data with its document so that package's errors name the file and line."""
+    value: Any
+    doc: yamlfile.YamlDoc = field(compare=False, repr=False)
+    where: tuple = ()
+
+
+@dataclass(frozen=True)
 class HostProfile:
     key: str
     name: str
     arch: str
     figures: dict[str, Figure] = field(default_factory=dict)
-    ssh: SshTarget | None = None     # how to reach the board (bmbench run --on); None: no remote
+    ssh: Block | None = None         # how to reach the board (bmbench run --on); None: no remote
 
     def get(self, key: str, default=None):
         f = self.figures.get(key)
@@ -65,7 +72,7 @@ def load_profiles(path: str | Path | None = None) -> dict[str, HostProfile]:
             if key not in shipped:
                 raise doc.error(where, f"a profile with only ssh: must be named after a shipped "
                                        f"profile (known: {', '.join(shipped)})")
-            out[key] = replace(shipped[key], ssh=ssh_target.parse(doc, where + ("ssh",), h["ssh"]))
+            out[key] = replace(shipped[key], ssh=Block(h["ssh"], doc, where + ("ssh",)))
             continue
         for k in h:
             if k not in FIGURES + ("name", "arch", "ssh"):
@@ -89,7 +96,7 @@ def load_profiles(path: str | Path | None = None) -> dict[str, HostProfile]:
             if not isinstance(figures[k].value, (int, float)) or isinstance(figures[k].value, bool) \
                     or figures[k].value <= 0:
                 raise doc.error(where + (k, "value"), "expected a positive number")
-        ssh = ssh_target.parse(doc, where + ("ssh",), h["ssh"]) if "ssh" in h else None
+        ssh = Block(h["ssh"], doc, where + ("ssh",)) if "ssh" in h else None
         out[key] = HostProfile(key=key, name=h["name"], arch=h["arch"], figures=figures, ssh=ssh)
     return out
 

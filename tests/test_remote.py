@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from bmbench import results
-from bmbench.remote import source
+from bmbench.remote import source, target
 
 OUTSIDE = tempfile.gettempdir()
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
@@ -426,7 +426,7 @@ def test_ssh_block_parsed(tmp_path):
             ssh: {host: pi5.local, user: pi, key: ~/.ssh/id_ed25519, known_hosts: none,
                   system_site_packages: true, env: {CC: clang, MAKEFLAGS: -j4}}
         """))
-    t = hosts.load_profiles(f)["pi"].ssh
+    t = target.of(hosts.load_profiles(f)["pi"])
     assert (t.host, t.user, t.port, t.python, t.system_site_packages) == ("pi5.local", "pi", 22, "python3", True)
     assert t.key == os.path.expanduser("~/.ssh/id_ed25519") and t.env == {"CC": "clang", "MAKEFLAGS": "-j4"}
     assert not t.checks_host_key and t.asyncssh_options()["known_hosts"] is None
@@ -443,7 +443,8 @@ def test_ssh_only_profile_borrows_the_shipped_figures(tmp_path):
     f.write_text("\n".join(f.read_text().splitlines()[:4]) + "\n")
     p = hosts.load_profiles(f)["raspberry-pi-5"]
     assert p.figures == hosts.load_profiles()["raspberry-pi-5"].figures
-    assert p.ssh.host == "pi5.local" and p.ssh.user == "pi"
+    t = target.of(p)
+    assert t.host == "pi5.local" and t.user == "pi"
 
 
 # ------------------------------------------------------------------------------------ source.py

@@ -39,8 +39,9 @@ def _validate(args, local: bool) -> tuple[bool, dict, dict, tuple[str, ...]]:
 
 
 def _targets(args) -> tuple[list, bool]:
-    """The profiles named by --on (each with an ssh: block), and whether `local` is among them."""
+    """(key, ssh target) of each host named by --on, and whether `local` is among them."""
     from .. import hosts
+    from .target import of
     names = list(dict.fromkeys(t.strip() for t in args.on.split(",") if t.strip()))
     if not names:
         raise BmbenchError("--on: empty list of hosts")
@@ -52,15 +53,15 @@ def _targets(args) -> tuple[list, bool]:
         p = profiles.get(n)
         if p is None:
             raise BmbenchError(f"unknown host {n!r} in --on (known: {', '.join(profiles)}, {LOCAL})")
-        if p.ssh is None:
+        t = of(p)
+        if t is None:
             where = args.hosts_file or "hosts.yaml"
             raise BmbenchError(f"host {n!r} has no ssh: block in {where} (add one in your "
                                f"--hosts-file, see the README)")
-        for what, path in (("key", p.ssh.key),
-                           ("known_hosts", p.ssh.known_hosts if p.ssh.checks_host_key else None)):
+        for what, path in (("key", t.key), ("known_hosts", t.known_hosts if t.checks_host_key else None)):
             if path and not Path(path).is_file():
                 raise BmbenchError(f"host {n!r}: ssh {what} file not found: {path}")
-        out.append(p)
+        out.append((n, t))
     return out, LOCAL in names
 
 
@@ -107,7 +108,7 @@ def run_remote(args, out: Console) -> int:
     """The `--on` path of `bmbench run`; exit 0 all ok, 1 a host or a case failed, 2 bad input."""
     from . import run_on_hosts
     from .session import Job
-    profiles, local = _targets(args)
+    targets, local = _targets(args)
     forward_hosts_file, params, ov, extras = _validate(args, local)
     suite_name = Path(args.suite).stem
     if args.output:
@@ -117,7 +118,7 @@ def run_remote(args, out: Console) -> int:
         stem = Path("bmbench-results") / f"{suite_name}-{stamp}"
     check_writable(output_for(stem, LOCAL))
     argv, uploads = remote_args(args, forward_hosts_file)
-    jobs = [Job(p.key, p.ssh, argv, uploads, output_for(stem, p.key), extras) for p in profiles]
+    jobs = [Job(key, t, argv, uploads, output_for(stem, key), extras) for key, t in targets]
     err = Console(stderr=True, highlight=False, markup=False)
     outcomes = [_run_here(args, params, ov, output_for(stem, LOCAL), err)] if local else []
     if jobs:

@@ -54,6 +54,12 @@ class SshTarget:
         return opts
 
 
+def of(profile) -> SshTarget | None:
+    """A host profile's ssh: block (hosts.HostProfile.ssh) parsed; None where it has none."""
+    b = profile.ssh
+    return None if b is None else parse(b.doc, b.where, b.value)
+
+
 def parse(doc: yamlfile.YamlDoc, where: tuple, value) -> SshTarget:
     """The block at `where` (e.g. ("hosts", "raspberry-pi-5", "ssh")) as an SshTarget."""
     yamlfile.expect(doc, where, value, dict, "a mapping {host, user, port, key, python, workdir, "
