@@ -344,7 +344,7 @@ def cmd_roofline(args, out: Console) -> int:
     out.print(f"compute: {weights / 1e9:.3f} G weights per token (one table lookup + add per weight "
               f"for ternary-lut, one multiply-add for the other formats)")
     if not args.host or args.host == "local":
-        from .decode_case import cycles_per_weight_in_cache
+        from .compute_roof import cycles_per_weight_in_cache
         rows, cols = cfg.gemv_shape
         cpw = cycles_per_weight_in_cache(args.format, cols, rows, dispatch.chosen_flavour())
         if cpw:

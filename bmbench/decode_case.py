@@ -19,28 +19,25 @@ the mean number of positions the timed tokens attend to.
 
 Before any weight is built the case's memory (weights + state or KV cache + overhead) is estimated;
 a case that would not fit in the memory available now is skipped (status "skipped"), never swapped
-or killed.
+or killed (memory_guard).  The metrics from the timings and the bound are decode_metrics'; the
+in-cache compute rates behind the projections and the prefill roof are compute_roof's.
 
 `engine: NAME` runs the same case on another engine (bmbench.engines; llama.cpp's setup is
 bmbench/llamacpp/case.py): the same measurement loop and metrics."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
-from . import formats, hosts, memstat, roofline
+from . import compute_roof, decode_metrics, engines, formats, hosts, memory_guard, memstat
+from .decode_metrics import set_bound
 from .energy import EnergyMeter
-from . import engines
 from .errors import BmbenchError
+from .memory_guard import available_memory as _available_memory  # one name the tests replace
 from .results import CaseResult, Metric
 
 DEFAULT_PROMPT = (15496, 11, 314, 716, 257)  # GPT-2 BPE ids of a short English prompt
-# process overhead beyond weights and state: interpreter, NumPy, scratch buffers, generation temporaries
-MEMORY_OVERHEAD_BYTES = 256 << 20
-MEMORY_OVERHEAD_FRACTION = 0.10
 # where bmbench's weights live while a case decodes, whatever their source (the synthetic-weight cache,
 # just generated, a BIT2 checkpoint): read into the process, never a file mapping, so the resident
 # figures do not depend on the page cache or on a cache hit
@@ -56,62 +53,6 @@ def load_weights(p: dict):
     seed = int(p.get("seed", 0))
     w, origin = cache.synthetic_weights(config.get_config(p["model"]), p["format"], seed)
     return w, f"synthetic seed {seed} ({origin})"
-
-
-def _l2_matrix(fmt_name: str, rows: int, cols: int):
-    """(format, rows, packed synthetic weights) of the compute measurements: the model's shape cut
-    to whole row tiles within 256 KiB, so it stays in L2."""
-    fmt = formats.get(fmt_name)
-    rows = max(fmt.row_tile, min(rows, (256 * 1024 * 8) // int(fmt.bpw * cols) // fmt.row_tile * fmt.row_tile))
-    return fmt, rows, fmt.synthetic(np.random.default_rng(2), rows, cols)
-
-
-def gemm_weights_per_s_in_cache(fmt_name: str, cols: int, rows: int, flavour: str, n: int) -> float:
-    """Compute side of prefill: weights per second one thread multiplies with the batched GEMM
-    (bmk_gemm, n vectors, the activations prepared beforehand) on a matrix that fits in L2, the
-    fastest of >= 0.1 s of calls."""
-    from . import _kernels
-    from .dispatch import flavour_id
-    fmt, rows, packed = _l2_matrix(fmt_name, rows, cols)
-    fl = flavour_id(flavour)
-    stride = -(-fmt.act_bytes(cols) // 64) * 64
-    acts = formats.aligned_empty(n * stride).reshape(n, stride)
-    for j, x in enumerate(np.random.default_rng(3).standard_normal((n, cols)).astype(np.float32)):
-        _kernels.prep(fmt.id, x, acts[j], 0, fl)
-    y = np.empty((n, rows), dtype=np.float32)
-    times, end = [], time.perf_counter() + 0.1
-    while len(times) < 10 or time.perf_counter() < end:  # a roof: the best of >= 0.1 s of calls
-        t = time.perf_counter()
-        _kernels.gemm(fmt.id, fl, packed.data, rows, cols, packed.scale, acts, y, 1)
-        times.append(time.perf_counter() - t)
-    return n * rows * cols / min(times)
-
-
-def cycles_per_weight_in_cache(fmt_name: str, cols: int, rows: int, flavour: str) -> float | None:
-    """Compute side of the roofline: cycles per weight of one GEMV that fits in L2, 1 thread."""
-    from .gemv_case import time_calls
-    from .dispatch import flavour_id
-    mhz = hosts.cpu_mhz()
-    if not mhz:
-        return None
-    fmt, rows, packed = _l2_matrix(fmt_name, rows, cols)
-    x = np.random.default_rng(3).standard_normal(cols).astype(np.float32)
-    t = np.median(time_calls(fmt, flavour_id(flavour), [packed.data], rows, cols, packed.scale, x, 1,
-                             repetitions=5, warmup=1, target_s=0.01))
-    return t * mhz * 1e6 / (rows * cols)
-
-
-def _available_memory() -> int:
-    import psutil
-    return int(psutil.virtual_memory().available)
-
-
-def memory_estimate(weight_bytes: int, state_bytes: int) -> dict:
-    """Bytes a decode case needs: weights + state (KV cache at its largest) + overhead."""
-    need = weight_bytes + state_bytes
-    overhead = MEMORY_OVERHEAD_BYTES + int(MEMORY_OVERHEAD_FRACTION * need)
-    return dict(weight_bytes=weight_bytes, state_bytes=state_bytes, overhead_bytes=overhead,
-                total_bytes=need + overhead)
 
 
 def _vocab(p: dict) -> int:
@@ -144,34 +85,6 @@ def _normalise_bmbench(p: dict) -> dict:
     return p
 
 
-@dataclass
-class _Setup:
-    """What one engine hands the shared measurement: the engine object and its accounting."""
-    eng: object
-    model: str
-    family: str
-    origin: str
-    load_s: float
-    bytes_per_token: Callable[[int], dict]   # KV positions -> bytes per term
-    memory: dict
-    engine_info: dict
-    flavour: str
-    notes: list = field(default_factory=list)
-    config: object = None                    # the bmbench config (projections), None for a GGUF
-    method_note: str = ""
-
-
-def _skipped(spec: dict, p: dict, model: str, est: dict, avail: int, what: str) -> CaseResult:
-    gib = 1 << 30
-    return CaseResult(
-        case_id=spec["case_id"], suite=spec["suite"], kind="decode", status="skipped",
-        error=(f"not enough memory: needs ~{est['total_bytes'] / gib:.2f} GiB (weights "
-               f"{est['weight_bytes'] / gib:.2f} + {what} {est['state_bytes'] / gib:.2f} + overhead "
-               f"{est['overhead_bytes'] / gib:.2f}), {avail / gib:.2f} GiB available"),
-        model=model, format=p["format"], flavour=p["flavour"], threads=int(p["threads"]),
-        context=int(p.get("context", 0)), params=p, memory=dict(estimate=est, available_bytes=avail))
-
-
 def _setup_bmbench(p: dict, max_context: int, spec: dict):
     from . import __version__
     from .engine import engine_for
@@ -180,10 +93,10 @@ def _setup_bmbench(p: dict, max_context: int, spec: dict):
     transformer = cfg.family == "transformer"
     state, kv = p.get("state", "f32"), p.get("kv", "f16")
     at_max = account(cfg, p["format"], state, context=max_context if transformer else 0, kv_dtype=kv)
-    est = memory_estimate(at_max.weight_bytes, at_max.state_bytes)
+    est = memory_guard.memory_estimate(at_max.weight_bytes, at_max.state_bytes)
     avail = _available_memory()
     if est["total_bytes"] > avail:  # memory guard, before any weight is built
-        return _skipped(spec, p, cfg.name, est, avail, "KV cache" if transformer else "state")
+        return memory_guard.skipped(spec, p, cfg.name, est, avail, "KV cache" if transformer else "state")
     t0 = time.perf_counter()
     w, origin = load_weights(p)
     load_s = time.perf_counter() - t0
@@ -198,7 +111,7 @@ def _setup_bmbench(p: dict, max_context: int, spec: dict):
     if transformer:
         memory.update(kv_cache_bytes_allocated=eng.kv_bytes_allocated, kv_type=kv,
                       kv_bytes_per_position=a0.kv_bytes_per_position)
-    return _Setup(eng=eng, model=cfg.name, family=cfg.family, origin=origin, load_s=load_s,
+    return engines.Setup(eng=eng, model=cfg.name, family=cfg.family, origin=origin, load_s=load_s,
                   bytes_per_token=bpt, memory=memory, engine_info=dict(name="bmbench", version=__version__),
                   flavour=p["flavour"], notes=list(a0.notes), config=cfg)
 
@@ -263,8 +176,8 @@ def run_case(spec: dict) -> CaseResult:
                 break
     metrics = {
         "tok_s": Metric.from_samples(tok_s, "tok/s", method=s.method_note.lstrip("; ") or None),
-        **_latencies(latencies, "per-token latency over all repetitions" + s.method_note),
-        **_prefill_metrics(prompt, prefill_ms, batch, context, s.method_note),
+        **decode_metrics.latencies(latencies, "per-token latency over all repetitions" + s.method_note),
+        **decode_metrics.prefill_metrics(prompt, prefill_ms, batch, context, s.method_note),
     }
     if probe_gbps:
         metrics["pct_of_probe"] = Metric.from_samples(
@@ -275,12 +188,12 @@ def run_case(spec: dict) -> CaseResult:
     if s.config is not None and engine == "bmbench":  # the compute side, for the host projections
         rows, cols = s.config.gemv_shape
         roof.update(weights_per_token=s.config.gemv_weights_per_token(),
-                    cycles_per_weight_in_cache=cycles_per_weight_in_cache(p["format"], cols, rows, p["flavour"]))
+                    cycles_per_weight_in_cache=compute_roof.cycles_per_weight_in_cache(p["format"], cols, rows, p["flavour"]))
         if batch == 0 and len(prompt) > 1:
             # a prompt multiplies every projection per token and the lm_head once (its last token)
             lm_head = s.config.vocab * s.config.d_model
             per_token = roof["weights_per_token"] - lm_head + lm_head / len(prompt)
-            _prefill_roof(metrics, roof, p["format"], cols, rows, p["flavour"], threads, len(prompt), per_token)
+            compute_roof.prefill_roof(metrics, roof, p["format"], cols, rows, p["flavour"], threads, len(prompt), per_token)
     if transformer:
         roof.update(kv_positions=kv_positions, kv_bytes_per_position=s.memory.get("kv_bytes_per_position"),
                     kv_method="KV cache read per token at the mean positions attended by the timed tokens "
@@ -328,34 +241,6 @@ def _prompt(p: dict) -> list[int]:
     return [t % vocab for t in DEFAULT_PROMPT]
 
 
-def _prefill_metrics(prompt: list[int], prefill_ms: list[float], batch: int, context: int, note: str) -> dict:
-    how = (f"{len(prompt)} prompt tokens " + ("token by token" if batch == 1 else "batched")
-           + (f", after a context of {context}" if context else "") + note)
-    return {
-        "pp_tok_s": Metric.from_samples([len(prompt) / (ms * 1e-3) for ms in prefill_ms], "tok/s", method=(
-            "prompt tokens / wall time until the first new token is known (prefill + its logits); " + how)),
-        "ttft_ms": Metric.from_samples(prefill_ms, "ms", better="lower", method=(
-            "time to first token: the prompt and the first new token's logits; " + how)),
-    }
-
-
-def _prefill_roof(metrics: dict, roof: dict, fmt: str, cols: int, rows: int, flavour: str, threads: int,
-                  n_prompt: int, weights_per_token: float) -> None:
-    """pp_roof_tok_s (projected): the batched GEMM's in-cache rate x threads / weights per prompt
-    token, and pp's % of it."""
-    from ._kernels import BATCH
-    n = min(n_prompt, BATCH)  # the engine's GEMMs take at most BATCH tokens
-    rate = gemm_weights_per_s_in_cache(fmt, cols, rows, flavour, n)
-    bound = threads * rate / weights_per_token
-    roof.update(gemm_weights_per_s_in_cache=rate, pp_roof_tok_s=bound, pp_weights_per_token=weights_per_token)
-    metrics["pp_roof_tok_s"] = Metric(value=bound, unit="tok/s", provenance="projected", method=(
-        f"compute roof: batched GEMM of {n} vectors in L2 ({fmt}, {flavour}, 1 thread, "
-        f"{rate / 1e9:.1f} Gweights/s, measured here) x {threads} thread(s) / {weights_per_token / 1e6:.0f}M "
-        "weights per prompt token (the lm_head once per prompt); norms, conv, state update, attention not counted"))
-    metrics["pct_of_pp_roof"] = Metric.from_samples(
-        [100 * v / bound for v in metrics["pp_tok_s"].samples], "%", method="measured pp tok/s / compute roof")
-
-
 REFERENCE_MAX_BYTES = 64 << 20  # the float64 references dequantise every matrix: tiny models only
 
 
@@ -391,56 +276,3 @@ def _count_instructions(metrics: dict, extra: dict, p: dict, prompt: list[int], 
         extra.setdefault("notes", []).append(f"instructions_per_token skipped: {e}")
 
 
-def _latencies(lat_ms: list[float], method: str | None) -> dict[str, Metric]:
-    lat = np.asarray(lat_ms)
-    return {f"latency_p{q}": Metric(value=float(np.percentile(lat, q)), unit="ms", better="lower", method=method)
-            for q in (50, 99)}
-
-
-def pool(prev: CaseResult, new: CaseResult) -> CaseResult:
-    """Two rounds of one decode case: samples pooled, latency percentiles over every token of both."""
-    from .pooling import pool as pool_samples
-    lat = list(prev.extra.get("latencies_ms", [])) + list(new.extra.get("latencies_ms", []))
-    new = pool_samples(prev, new)
-    if lat:
-        new.metrics.update(_latencies(lat, new.metrics["latency_p50"].method))
-        new.extra["latencies_ms"] = lat
-    return new
-
-
-def set_bound(case: CaseResult, probe: dict) -> None:
-    """The case's roofline bound from the run's DRAM read bandwidth (its best sample): bound_tok_s,
-    pct_of_bound, efficiency and the host projections; none for a case whose bytes per token fit
-    in 4x the aggregate last-level cache (labelled cache-resident: its weights need not come from
-    DRAM, so a DRAM bound would be no bound)."""
-    roof, p = case.roofline, case.params
-    for k in ("bound_tok_s", "pct_of_bound"):
-        case.metrics.pop(k, None)
-    for k in ("dram_read_gbps", "bound_tok_s", "efficiency", "projections", "regime_note"):
-        roof.pop(k, None)
-    bpt, llc = roof["bytes_per_token"], roof.get("llc_bytes") or hosts.llc_bytes()
-    if bpt < 4 * llc:
-        roof.update(regime="cache-resident", regime_note=(
-            f"{bpt / 2**20:.0f} MiB per token < 4x the aggregate last-level cache ({4 * llc / 2**20:.0f} MiB): "
-            f"no DRAM bound"))
-        return
-    roof["regime"] = "DRAM"
-    entry = (probe.get("dram_read") or {}).get(str(case.threads))
-    if not entry:
-        return
-    tok_s = case.metrics["tok_s"]
-    bound = roofline.bound_tok_s(entry["value"], bpt)
-    roof.update(dram_read_gbps=entry["value"], bound_tok_s=bound, efficiency=tok_s.value / bound)
-    case.metrics["bound_tok_s"] = Metric(value=bound, unit="tok/s", provenance="projected", method=(
-        "roofline: DRAM read GB/s (probe best sample, same run) / bytes per token"))
-    case.metrics["pct_of_bound"] = Metric.from_samples([100 * t / bound for t in tok_s.samples], "%",
-                                                       method="measured tok/s / roofline bound")
-    if "weights_per_token" in roof:
-        from .suites import all_threads
-        profiles = hosts.load_profiles(p.get("hosts_file"))
-        cpw = roof.get("cycles_per_weight_in_cache")
-        roof["projections"] = [roofline.project(
-            profiles[h], measured_tok_s=tok_s.value, local_bound_tok_s=bound, bytes_per_token=bpt,
-            weights_per_token=roof["weights_per_token"], threads=case.threads, all_threads_here=all_threads(),
-            cycles_per_weight=cpw, local_simd_bytes=roofline.SIMD_BYTES.get(case.flavour, 8)).as_dict()
-            for h in p.get("project_to") or list(profiles)]

@@ -6,7 +6,7 @@ An entry point names an `Engine`: how to set a decode case up on it, how to norm
 params for it, the weight types it reads beyond bmbench's formats, and whether it can run here."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
 from typing import Callable
@@ -20,13 +20,30 @@ GROUP = "bmbench.engines"
 @dataclass(frozen=True)
 class Engine:
     name: str
-    # (params, max_context, case spec) -> decode_case._Setup, or a skipped CaseResult
+    # (params, max_context, case spec) -> Setup, or a skipped CaseResult (memory_guard.skipped)
     setup: Callable
     # params -> final params (a format mapped to the engine's type, options it has no use for refused)
     normalise: Callable
     types: tuple[str, ...] = ()  # weight types it reads that are not bmbench formats
     # raises a one-line BmbenchError (naming the install) when the engine cannot run here
     require: Callable[[], object] = lambda: None
+
+
+@dataclass
+class Setup:
+    """What an engine hands the decode case's shared measurement: the engine object and its accounting."""
+    eng: object
+    model: str
+    family: str
+    origin: str
+    load_s: float
+    bytes_per_token: Callable[[int], dict]   # KV positions -> bytes per term
+    memory: dict
+    engine_info: dict
+    flavour: str
+    notes: list = field(default_factory=list)
+    config: object = None                    # the bmbench config (projections), None for a GGUF
+    method_note: str = ""
 
 
 def _registered() -> dict:

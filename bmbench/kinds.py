@@ -74,7 +74,7 @@ KINDS: dict[str, Kind] = {
                   "prefill": "batched"},
         normalise="bmbench.decode_case:normalise_params", id_params=("engine",),
         id_suffix=("prompt_len", "prefill"),
-        pool="bmbench.decode_case:pool", bound="bmbench.decode_case:set_bound"),
+        pool="bmbench.decode_metrics:pool", bound="bmbench.decode_metrics:set_bound"),
 }
 
 

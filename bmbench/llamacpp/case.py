@@ -1,15 +1,15 @@
 """The llama.cpp engine's side of a decode case (registered under bmbench.engines in pyproject.toml):
 a GGUF written from the same synthetic weights (or the user's `gguf`), the memory guard from the
-source weights' accounting, the same measurement loop and metrics as bmbench's engine (decode_case);
-bytes per token come from the GGUF's own tensors, and no host projections are made (their model is
-bmbench's kernels')."""
+source weights' accounting (memory_guard), the same measurement loop and metrics as bmbench's engine
+(decode_case); bytes per token come from the GGUF's own tensors, and no host projections are made
+(their model is bmbench's kernels')."""
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from .. import decode_case as dc
-from ..engines import Engine
+from .. import memory_guard
+from ..engines import Engine, Setup
 from ..errors import BmbenchError
 from . import GGUF_TYPES, gguf_type_for, require
 
@@ -44,13 +44,13 @@ def setup(p: dict, max_context: int, spec: dict):
         # the memory guard from bmbench's accounting of the source weights (no file generated yet)
         from ..models.accounting import account
         a = account(cfg, GGUF_TYPES[p["format"]].source, "f32", context=max_context if transformer else 0)
-        est = dc.memory_estimate(a.weight_bytes, a.state_bytes)
+        est = memory_guard.memory_estimate(a.weight_bytes, a.state_bytes)
     else:
-        est = dc.memory_estimate(Path(path).stat().st_size,
-                              info.state_bytes + info.kv_bytes_per_position * max_context)
-    avail = dc._available_memory()
+        est = memory_guard.memory_estimate(Path(path).stat().st_size,
+                                           info.state_bytes + info.kv_bytes_per_position * max_context)
+    avail = memory_guard.available_memory()
     if est["total_bytes"] > avail:
-        return dc._skipped(spec, p, model, est, avail, "KV cache" if transformer else "state")
+        return memory_guard.skipped(spec, p, model, est, avail, "KV cache" if transformer else "state")
     t0 = time.perf_counter()
     if path is None:
         path, origin = gguf_model.synthetic_gguf_isolated(cfg, p["format"], int(p.get("seed", 0)))
@@ -63,11 +63,11 @@ def setup(p: dict, max_context: int, spec: dict):
     if transformer:
         memory.update(kv_bytes_per_position=info.kv_bytes_per_position, kv_type="f16")
     engine_info.update(model_file=str(path), arch=info.arch)
-    return dc._Setup(eng=eng, model=model, family=family, origin=origin, load_s=load_s,
-                  bytes_per_token=info.bytes_per_token, memory=memory, engine_info=engine_info,
-                  flavour=ggml_flavour(engine_info["cpu_features"]),
-                  method_note="; llama.cpp engine: one llama_decode per token from Python (ctypes) "
-                              "+ NumPy argmax, inside the timed step")
+    return Setup(eng=eng, model=model, family=family, origin=origin, load_s=load_s,
+                 bytes_per_token=info.bytes_per_token, memory=memory, engine_info=engine_info,
+                 flavour=ggml_flavour(engine_info["cpu_features"]),
+                 method_note="; llama.cpp engine: one llama_decode per token from Python (ctypes) "
+                             "+ NumPy argmax, inside the timed step")
 
 
 ENGINE = Engine(name="llamacpp", setup=setup, normalise=normalise, types=tuple(GGUF_TYPES), require=require)
