@@ -5,11 +5,13 @@ The harness core lists the decode engines without loading any optional one.  A h
 its ssh: block as data (bmbench.remote.target parses it), so hosts and roofline are readers too."""
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 READERS = ["bmbench.results", "bmbench.formats", "bmbench.models", "bmbench.roofline", "bmbench.hosts",
            "bmbench.compare", "bmbench.report", "bmbench.frame", "bmbench.printers", "bmbench.headlines"]
+ROOT = Path(__file__).resolve().parents[1]
 OUTER = ("bmbench.runner", "bmbench.kinds", "bmbench.llamacpp", "bmbench.remote", "bmbench.cli")
 
 
@@ -41,3 +43,28 @@ def test_llamacpp_registers_into_the_engine_registry():
     eng = engines.get("llamacpp")
     assert eng.name == "llamacpp" and "tq2_0" in eng.types and engines.owner_of_type("tq1_0") == "llamacpp"
     assert engines.owner_of_type("ternary-lut") is None
+
+
+def _imports(path):
+    """Every module a source file imports, at the top or inside a function, resolved to its full name."""
+    import ast
+    pkg = "bmbench." + ".".join(path.relative_to(ROOT / "bmbench").with_suffix("").parts)
+    if path.name == "__init__.py":
+        pkg += ".__init__"
+    for n in ast.walk(ast.parse(path.read_text())):
+        if isinstance(n, ast.Import):
+            yield from (a.name for a in n.names)
+        elif isinstance(n, ast.ImportFrom):
+            base = pkg.split(".")[:-n.level] if n.level else []
+            mod = ".".join(base + ([n.module] if n.module else []))
+            yield from ((mod + "." + a.name) if not n.module else mod for a in n.names)
+
+
+@pytest.mark.parametrize("module", READERS)
+def test_readers_import_no_outer_layer_even_lazily(module):
+    """The fresh-interpreter check above sees only what importing runs; a reader's functions may not
+    import the outer layers either (a report drawn from saved results needs none of them)."""
+    base = ROOT / module.replace(".", "/")
+    files = sorted(base.rglob("*.py")) if base.is_dir() else [base.with_suffix(".py")]
+    bad = {(str(f.relative_to(ROOT)), m) for f in files for m in _imports(f) if m.startswith(OUTER)}
+    assert not bad, bad

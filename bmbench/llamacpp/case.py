@@ -62,7 +62,7 @@ def setup(p: dict, max_context: int, spec: dict):
                   backing="mapped (llama.cpp's default mmap of the GGUF file)")
     if transformer:
         memory.update(kv_bytes_per_position=info.kv_bytes_per_position, kv_type="f16")
-    engine_info.update(model_file=str(path), arch=info.arch)
+    engine_info.update(model_file=str(path), arch=info.arch, weight_class=GGUF_TYPES[p["format"]].weight_class)
     return Setup(eng=eng, model=model, family=family, origin=origin, load_s=load_s,
                  bytes_per_token=info.bytes_per_token, memory=memory, engine_info=engine_info,
                  flavour=ggml_flavour(engine_info["cpu_features"]),

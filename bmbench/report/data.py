@@ -52,6 +52,16 @@ def engine_of(c: CaseResult) -> str:
     return (c.engine or {}).get("name") or "bmbench"
 
 
+def weight_class(c: CaseResult) -> str | None:
+    """ternary / q8_0 / q4_0 / ...: what sets two engines' cases side by side.  An engine with weight
+    types of its own records their class in the case's engine block (llama.cpp's tq2_0: ternary);
+    results written before it did have llama.cpp's ternary types named tq*."""
+    wc = (c.engine or {}).get("weight_class")
+    if wc or c.format is None:
+        return wc
+    return "ternary" if c.format.startswith(("ternary", "tq")) else c.format
+
+
 def decode_label(c: CaseResult, with_context: bool = False) -> str:
     parts = [c.model or "?", c.format or "?", threads_label(c.threads)]
     if engine_of(c) != "bmbench":

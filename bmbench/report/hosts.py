@@ -11,7 +11,7 @@ from matplotlib.patches import Patch
 
 from .. import roofline
 from ..results import CaseResult, RunResult
-from . import figures as F
+from .figures import style as F
 from .data import decode_label, kind_counts, metric, ok_cases, value
 
 
@@ -146,7 +146,7 @@ def fig_measured_vs_projected(pairs: list[Pair]) -> Figure | None:
                for i, hst in enumerate(hosts)]
     handles.append(Patch(**F.bar_style("projected", "0.4"),
                          label="projected to that profile from another result"))
-    F._legend(ax, handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7.5)
+    F.legend(ax, handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7.5)
     F.footnotes(fig, [f"Projection method (bmbench.roofline): {roofline.METHOD}. Measured: median of "
                       "the repetitions on the board with its 95% interval. Per pair: the table below."],
                 fontsize=7.5)

@@ -12,7 +12,7 @@ from matplotlib.lines import Line2D
 
 from ..history import ChangePoint
 from ..results import atomic_write_text
-from .figures import colour, new_figure
+from .figures.style import colour, new_figure
 from .html import prepare_dir, save_png
 
 
