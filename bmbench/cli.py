@@ -64,13 +64,8 @@ def cmd_info(args, out: Console) -> int:
         t.add_row(f"kernel gemv {f.name}", f"available: {', '.join(avail)}; chosen: {pick}")
     for fam in ("probe", "ssm (Mamba-2 recurrence)", "attn (KV-cache attention, SwiGLU)"):
         t.add_row(f"kernel {fam}", f"available: {', '.join(dispatch.runnable_flavours())}; chosen: {chosen}")
-    from .llamacpp import INSTALL_HINT, available
-    if available():
-        from .llamacpp.engine import system_info
-        li = system_info()
-        t.add_row("engine llama.cpp", f"available ({li['version']}; ggml CPU: {' '.join(li['cpu_features'])})")
-    else:
-        t.add_row("engine llama.cpp", f"not installed: {INSTALL_HINT}")
+    for name in engines.names()[1:]:
+        t.add_row(f"engine {name}", engines.get(name).describe())
     if b.get("kernels_env"):
         t.add_row(dispatch.ENV_VAR, b["kernels_env"])
     out.print(t)

@@ -3,7 +3,8 @@ entry-point group `bmbench.engines` (this package registers llama.cpp's in pypro
 core lists them without importing them and a case loads only the engine it runs.
 
 An entry point names an `Engine`: how to set a decode case up on it, how to normalise a case's
-params for it, the weight types it reads beyond bmbench's formats, and whether it can run here."""
+params for it, the weight types it reads beyond bmbench's formats, whether it can run here, and how
+`bmbench info` describes it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ class Engine:
     types: tuple[str, ...] = ()  # weight types it reads that are not bmbench formats
     # raises a one-line BmbenchError (naming the install) when the engine cannot run here
     require: Callable[[], object] = lambda: None
+    # bmbench info's line: its version and what it runs on here, or how to install it
+    describe: Callable[[], str] = lambda: "built in"
 
 
 @dataclass

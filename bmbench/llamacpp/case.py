@@ -11,7 +11,7 @@ from pathlib import Path
 from .. import memory_guard
 from ..engines import Engine, Setup
 from ..errors import BmbenchError
-from . import GGUF_TYPES, gguf_type_for, require
+from . import GGUF_TYPES, INSTALL_HINT, available, gguf_type_for, require
 
 
 def normalise(p: dict) -> dict:
@@ -70,4 +70,13 @@ def setup(p: dict, max_context: int, spec: dict):
                              "+ NumPy argmax, inside the timed step")
 
 
-ENGINE = Engine(name="llamacpp", setup=setup, normalise=normalise, types=tuple(GGUF_TYPES), require=require)
+def describe() -> str:
+    if not available():
+        return f"not installed: {INSTALL_HINT}"
+    from .engine import system_info
+    li = system_info()
+    return f"available ({li['version']}; ggml CPU: {' '.join(li['cpu_features'])})"
+
+
+ENGINE = Engine(name="llamacpp", setup=setup, normalise=normalise, types=tuple(GGUF_TYPES), require=require,
+                describe=describe)

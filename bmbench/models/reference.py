@@ -104,7 +104,7 @@ class Reference:
         if self.state_dtype not in ("f64", "f32", "f16"):
             raise BmbenchError(f"state_dtype must be f64, f32 or f16, got {self.state_dtype!r}")
         w = self.weights
-        self.config = c = w.config
+        self.config = w.config
         self.fmt = formats.get(w.format)
         dq = self.fmt.dequantise
         f64 = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
