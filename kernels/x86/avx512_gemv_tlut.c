@@ -1,51 +1,61 @@
-/* AVX-512 ternary-lut (layout: kernels/generic/gemv_tlut.c).  Two tiles per pass: tile A's 32
- * bytes of a step in the low 256 bits, tile B's in the high 256 bits (a lone last tile is loaded
- * twice and its copy discarded); the 16-byte table planes are broadcast to all four 128-bit lanes,
- * so each vpshufb serves 64 rows.  Lanes: A rows 0-15 | A 16-31 | B 0-15 | B 16-31. */
+/* AVX-512 ternary-lut (layout: kernels/generic/gemv_tlut.c), by word lookups: vpermw (256-bit:
+ * 16 int16 entries, 4-bit indices) looks a pair's int16 entries up directly, so no byte planes
+ * are recombined.  A 32-byte step of a tile read as 16 words holds rows 2i (low byte) and 2i+1
+ * (high byte) in word i; their four nibbles are the word's bits 0-3, 4-7, 8-11, 12-15, and vpermw
+ * reads only bits 0-3 of an index, so a shift picks each nibble with no mask: even rows' pair a
+ * (v), pair b (v >> 4), odd rows' (v >> 8, v >> 12).  Per step the two pairs' tables are turned
+ * into words once (from the plane layout every flavour shares) for up to 4 tiles. */
 #include <immintrin.h>
 
 #include "../flavours.h"
 #include "../formats.h"
 #include "tlut_tables.h"
 
-#define LUT_CHUNK 64 /* steps of 4 columns summed in int16: 64 x 2 x 254 = 32512 */
+#define LUT_CHUNK 64 /* steps summed in int16: 64 x 2 x 254 = 32512 */
+#define LUT_TILES 4
 
-static inline __m512i bcast(const uint8_t *p) { return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)p)); }
-
-static void tiles_dot(const uint8_t *ta, const uint8_t *tb, const uint8_t *tab, int64_t steps, int32_t *dot)
+/* pair table at t (16 low bytes, then 16 high bytes) as 16 int16 words */
+static inline __m256i word_table(const uint8_t *t)
 {
-    const __m512i m = _mm512_set1_epi8(0x0f);
-    int32_t acc[4][16] = {{0}};
+    const __m256i il = _mm256_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15,
+                                        0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+    /* qwords lo 0-7, lo 8-15, hi 0-7, hi 8-15 -> lo 0-7, hi 0-7 | lo 8-15, hi 8-15, then
+     * interleaved per lane */
+    return _mm256_shuffle_epi8(_mm256_permute4x64_epi64(_mm256_loadu_si256((const __m256i *)t), 0xd8), il);
+}
+
+static inline __attribute__((always_inline)) void tiles_dot(const uint8_t *tw, int64_t tile_bytes,
+                                                            const uint8_t *tab, int64_t steps, int nt,
+                                                            int32_t *dot)
+{
+    int32_t even[LUT_TILES][16] = {{0}}, odd[LUT_TILES][16] = {{0}};
     for (int64_t k0 = 0; k0 < steps; k0 += LUT_CHUNK) {
         const int64_t k1 = k0 + LUT_CHUNK < steps ? k0 + LUT_CHUNK : steps;
-        __m512i s0 = _mm512_setzero_si512(), s1 = s0;
+        __m256i se[LUT_TILES], so[LUT_TILES];
+        for (int j = 0; j < nt; j++) se[j] = so[j] = _mm256_setzero_si256();
         for (int64_t k = k0; k < k1; k++) {
-            const uint8_t *t = tab + 64 * k;
-            /* the next pass (two tiles on from ta) prefetched linearly into L2 (see
-             * avx2_gemv_tlut.c) */
-            _mm_prefetch((const char *)(ta + 2 * 32 * steps + 64 * k), _MM_HINT_T1);
-            const __m512i v = _mm512_inserti64x4(
-                _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(ta + 32 * k))),
-                _mm256_loadu_si256((const __m256i *)(tb + 32 * k)), 1);
-            const __m512i lo = _mm512_and_si512(v, m), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m);
-            const __m512i al = _mm512_shuffle_epi8(bcast(t), lo), ah = _mm512_shuffle_epi8(bcast(t + 16), lo);
-            const __m512i bl = _mm512_shuffle_epi8(bcast(t + 32), hi), bh = _mm512_shuffle_epi8(bcast(t + 48), hi);
-            s0 = _mm512_add_epi16(s0, _mm512_add_epi16(_mm512_unpacklo_epi8(al, ah), _mm512_unpacklo_epi8(bl, bh)));
-            s1 = _mm512_add_epi16(s1, _mm512_add_epi16(_mm512_unpackhi_epi8(al, ah), _mm512_unpackhi_epi8(bl, bh)));
-        }
-        /* s0 = A 0-7 | A 16-23 | B 0-7 | B 16-23, s1 = A 8-15 | A 24-31 | B 8-15 | B 24-31 */
-        const __m256i part[4] = {_mm512_castsi512_si256(s0), _mm512_castsi512_si256(s1),
-                                 _mm512_extracti64x4_epi64(s0, 1), _mm512_extracti64x4_epi64(s1, 1)};
-        for (int p = 0; p < 4; p++)
-            _mm512_storeu_si512(acc[p], _mm512_add_epi32(_mm512_loadu_si512(acc[p]), _mm512_cvtepi16_epi32(part[p])));
-    }
-    /* acc[0] = A 0-7, A 16-23; acc[1] = A 8-15, A 24-31; acc[2], acc[3] the same for B */
-    for (int tile = 0; tile < 2; tile++)
-        for (int half = 0; half < 2; half++)
-            for (int i = 0; i < 8; i++) {
-                dot[32 * tile + 16 * half + i] = acc[2 * tile][8 * half + i];
-                dot[32 * tile + 16 * half + 8 + i] = acc[2 * tile + 1][8 * half + i];
+            const __m256i ta = word_table(tab + 64 * k), tb = word_table(tab + 64 * k + 32);
+            /* the next pass's span linearly, into L2 (see avx2_gemv_tlut.c) */
+            for (int o = 0; o < 32 * nt; o += 64)
+                _mm_prefetch((const char *)(tw + nt * tile_bytes + 32 * nt * k + o), _MM_HINT_T1);
+            for (int j = 0; j < nt; j++) {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(tw + j * tile_bytes + 32 * k));
+                se[j] = _mm256_add_epi16(se[j], _mm256_add_epi16(_mm256_permutexvar_epi16(v, ta),
+                                                                 _mm256_permutexvar_epi16(_mm256_srli_epi16(v, 4), tb)));
+                so[j] = _mm256_add_epi16(so[j], _mm256_add_epi16(_mm256_permutexvar_epi16(_mm256_srli_epi16(v, 8), ta),
+                                                                 _mm256_permutexvar_epi16(_mm256_srli_epi16(v, 12), tb)));
             }
+        }
+        for (int j = 0; j < nt; j++) {
+            _mm512_storeu_si512(even[j], _mm512_add_epi32(_mm512_loadu_si512(even[j]), _mm512_cvtepi16_epi32(se[j])));
+            _mm512_storeu_si512(odd[j], _mm512_add_epi32(_mm512_loadu_si512(odd[j]), _mm512_cvtepi16_epi32(so[j])));
+        }
+    }
+    for (int j = 0; j < nt; j++)
+        for (int i = 0; i < 16; i++) {
+            dot[j * BMK_TLUT_ROWS + 2 * i] = even[j][i];
+            dot[j * BMK_TLUT_ROWS + 2 * i + 1] = odd[j][i];
+        }
 }
 
 void bmk_gemv_tlut_avx512(const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1)
@@ -53,11 +63,17 @@ void bmk_gemv_tlut_avx512(const bmk_tensor *w, const void *act, float *y, int64_
     const bmk_act_header *h = (const bmk_act_header *)act;
     const uint8_t *tab = (const uint8_t *)BMK_ACT_CDATA(act);
     const int64_t steps = bmk_round_up(w->cols, BMK_TLUT_COLS) / 4, tile_bytes = 32 * steps;
-    int32_t dot[2 * BMK_TLUT_ROWS];
-    for (int64_t t0 = r0; t0 < r1; t0 += 2 * BMK_TLUT_ROWS) {
-        const uint8_t *ta = w->data + t0 * steps;
-        tiles_dot(ta, r1 - t0 > BMK_TLUT_ROWS ? ta + tile_bytes : ta, tab, steps, dot);
-        const int64_t n = r1 - t0 < 2 * BMK_TLUT_ROWS ? r1 - t0 : 2 * BMK_TLUT_ROWS;
+    int32_t dot[LUT_TILES * BMK_TLUT_ROWS];
+    for (int64_t t0 = r0; t0 < r1; t0 += LUT_TILES * BMK_TLUT_ROWS) {
+        const uint8_t *tw = w->data + t0 * steps;
+        const int64_t left = (r1 - t0 + BMK_TLUT_ROWS - 1) / BMK_TLUT_ROWS; /* tiles left in the slice */
+        switch (left >= LUT_TILES ? LUT_TILES : left) {
+        case 4: tiles_dot(tw, tile_bytes, tab, steps, 4, dot); break;
+        case 3: tiles_dot(tw, tile_bytes, tab, steps, 3, dot); break;
+        case 2: tiles_dot(tw, tile_bytes, tab, steps, 2, dot); break;
+        default: tiles_dot(tw, tile_bytes, tab, steps, 1, dot); break;
+        }
+        const int64_t n = r1 - t0 < LUT_TILES * BMK_TLUT_ROWS ? r1 - t0 : LUT_TILES * BMK_TLUT_ROWS;
         for (int64_t i = 0; i < n; i++) y[t0 - r0 + i] = bmk_int_out(dot[i], w->scale, h);
     }
 }
