@@ -233,7 +233,7 @@ def cmd_calibrate(args, out: Console) -> int:
     doc = calibrate.calibrate(progress=lambda msg: err.print(msg, highlight=False))
     dispatch.forget_choices()
     t = Table(title=f"kernel flavour per format - {doc['cpu_model']}", caption=doc["method"])
-    for c in ("format", "us per call by flavour (measured now)", "chosen", "vs default"):
+    for c in ("format", "us per call (stream + cache) by flavour, measured now", "chosen", "vs default"):
         t.add_column(c)
     for name, d in doc["formats"].items():
         secs = d["seconds"]
