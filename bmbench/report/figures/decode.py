@@ -13,8 +13,8 @@ from ...compare import Comparison, compare_metric
 from ...results import CaseResult, RunResult
 from ..data import (BASELINES, decode_bound, decode_label, engine_of, is_ternary, main_context, metric,
                     ok_cases, value, weight_class)
-from .style import (bar_style, ctx_text, empty_note, error_bars, format_colour, format_key, legend, maybe_log,
-                    measured_handle, new_figure)
+from .style import (at_main_context, bar_style, ctx_text, empty_note, error_bars, format_colour, format_key,
+                    legend, maybe_log, measured_handle, new_figure)
 
 
 # -------------------------------------------------------------------- 3. decode throughput
@@ -107,15 +107,12 @@ def fig_decode(run: RunResult, **_) -> Figure | None:
     return fig
 
 
-# ---------------------------------------------------------------------------------- 4. memory
 # ----------------------------------------------------------------------------- 7. latency
 def fig_latency(run: RunResult, **_) -> Figure | None:
     cases = [c for c in ok_cases(run, "decode") if len(c.extra.get("token_latencies_ms") or []) >= 2]
     if not cases:
         return None
-    ctx = main_context(cases)
-    cases = [c for c in cases if c.context == ctx]
-    cases.sort(key=lambda c: (c.model or "", format_key(c.format), c.threads or 0, c.context or 0))
+    ctx, cases = at_main_context(cases)
     fig = new_figure(5.4)
     ax = fig.add_subplot()
     data = [np.asarray(c.extra["token_latencies_ms"], float) for c in cases]

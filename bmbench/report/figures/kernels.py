@@ -156,7 +156,6 @@ def fig_roofline(run: RunResult, **_) -> Figure | None:
     return fig
 
 
-# -------------------------------------------------------------------- 3. decode throughput
 # ------------------------------------------------------------------- 8. speed vs quant error
 def fig_quant_error(run: RunResult, **_) -> Figure | None:
     cases = [c for c in ok_cases(run, "gemv")

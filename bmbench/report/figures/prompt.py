@@ -12,15 +12,15 @@ from matplotlib.ticker import FuncFormatter
 
 from ...results import CaseResult, RunResult
 from ..data import MIB, decode_bound, decode_label, engine_of, ok_cases, value
-from .style import (bar_style, colour, empty_note, error_bars, format_colour, format_key, legend, log2_x,
-                    new_figure, pale)
+from .style import (bar_style, case_order, colour, empty_note, error_bars, format_colour, format_key, legend,
+                    log2_x, new_figure, pale)
 
 
 # ------------------------------------------------------------------------ 9. context scaling
 def context_groups(run: RunResult) -> "OrderedDict[tuple, list[CaseResult]]":
     groups: OrderedDict = OrderedDict()
     for c in sorted(ok_cases(run, "decode"),
-                    key=lambda c: (c.model or "", format_key(c.format), c.threads or 0, c.context or 0)):
+                    key=case_order):
         if c.context is not None and value(c, "tok_s") is not None:
             groups.setdefault((c.model, c.format, c.threads), []).append(c)
     return OrderedDict((k, v) for k, v in groups.items() if len({c.context for c in v}) >= 2)

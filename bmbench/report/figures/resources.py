@@ -7,9 +7,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from ...results import CaseResult, RunResult
-from ..data import MIB, Published, decode_label, energy_of, is_ternary, main_context, ok_cases
-from .style import (PUBLISHED_STYLE, bar_style, ctx_text, fmt_joules, footnotes, format_colour, format_key,
-                    legend, maybe_log, new_figure)
+from ..data import MIB, Published, decode_label, energy_of, is_ternary, ok_cases
+from .style import (PUBLISHED_STYLE, at_main_context, bar_style, case_order, ctx_text, fmt_joules, footnotes,
+                    format_colour, legend, maybe_log, new_figure)
 
 
 # ---------------------------------------------------------------------------------- 4. memory
@@ -26,7 +26,7 @@ def fig_memory(run: RunResult, published: list[Published] = (), **_) -> Figure |
     cases = [c for c in ok_cases(run, "decode") if memory_parts(c)]
     if not cases:
         return None
-    cases.sort(key=lambda c: (c.model or "", format_key(c.format), c.threads or 0, c.context or 0))
+    cases.sort(key=case_order)
     fig = new_figure(max(3.6, 1.6 + 0.36 * len(cases)))
     ax = fig.add_subplot()
     y = np.arange(len(cases))[::-1]
@@ -84,9 +84,7 @@ def fig_energy(run: RunResult, published: list[Published] = (), **_) -> Figure |
     cases = [c for c in ok_cases(run, "decode") if energy_of(c)]
     if not cases:
         return None
-    ctx = main_context(cases)
-    cases = [c for c in cases if c.context == ctx]
-    cases.sort(key=lambda c: (c.model or "", format_key(c.format), c.threads or 0, c.context or 0))
+    ctx, cases = at_main_context(cases)
     fig = new_figure(5.6)
     ax = fig.add_subplot()
     ctx_many = False

@@ -11,7 +11,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 
 from ...results import CaseResult
-from ..data import metric
+from ..data import main_context, metric
 
 DPI = 100
 WIDTH = 11.0                      # inches: every figure is 1100 px wide
@@ -43,6 +43,18 @@ def format_colour(fmt: str | None) -> str:
 
 def format_key(fmt: str | None):
     return (FORMAT_ORDER.index(fmt) if fmt in FORMAT_ORDER else len(FORMAT_ORDER), fmt or "")
+
+
+def case_order(c: CaseResult) -> tuple:
+    """Model, then format in the report's order, threads, context."""
+    return (c.model or "", format_key(c.format), c.threads or 0, c.context or 0)
+
+
+def at_main_context(cases: list[CaseResult]) -> tuple[int | None, list[CaseResult]]:
+    """The context most of the cases share and those cases, in case order (the context-scaling
+    figure shows the others)."""
+    ctx = main_context(cases)
+    return ctx, sorted((c for c in cases if c.context == ctx), key=case_order)
 
 
 def fmt_bytes(n: float) -> str:
