@@ -418,3 +418,22 @@ def test_page_in_chromium(pair_report, tmp_path):
     (copy / first).unlink()
     loaded, broken, console = image_check(copy, tmp_path)
     assert broken == [first] and console and first in console[0]
+
+
+def test_a_flavour_sweep_pairs_like_with_like_and_names_the_flavour():
+    """Cases that differ only by kernel flavour: each ternary case's speedup is over the baseline
+    in its own flavour, and the labels say which flavour (else two bars read the same)."""
+    from bmbench.report import figures
+    from bmbench.report.data import decode_label, mixes_flavours
+    rng = np.random.default_rng(7)
+    cases = []
+    for fl in ("avx2", "avx512"):
+        for fmt in ("ternary-lut", "q8_0"):
+            c = decode_case(rng, "bitmamba2-1b", fmt, 1)
+            c.flavour, c.case_id = fl, c.case_id + "/" + fl
+            cases.append(c)
+    assert mixes_flavours(cases) and not mixes_flavours(cases[:2])
+    pairs = figures.speedup_pairs(cases)
+    assert len(pairs) == 2 and {(t.flavour, b.flavour) for t, b, _ in pairs} == {("avx2", "avx2"), ("avx512", "avx512")}
+    assert decode_label(cases[2], with_flavour=True) == "bitmamba2-1b ternary-lut 1T avx512"
+    assert figures.fig_decode(_run("decode", cases)) is not None

@@ -62,13 +62,22 @@ def weight_class(c: CaseResult) -> str | None:
     return "ternary" if c.format.startswith(("ternary", "tq")) else c.format
 
 
-def decode_label(c: CaseResult, with_context: bool = False) -> str:
+def decode_label(c: CaseResult, with_context: bool = False, with_flavour: bool = False) -> str:
     parts = [c.model or "?", c.format or "?", threads_label(c.threads)]
     if engine_of(c) != "bmbench":
         parts.insert(0, engine_of(c))
+    if with_flavour and c.flavour:
+        parts.append(c.flavour)
     if with_context and c.context is not None:
         parts.append(f"ctx {c.context}")
     return " ".join(parts)
+
+
+def mixes_flavours(cases: list[CaseResult]) -> bool:
+    """Whether some cases differ only by their kernel flavour (a --flavour sweep): their labels must
+    then name it, and a speedup compares like with like."""
+    keys = {(engine_of(c), c.model, c.format, c.threads, c.context) for c in cases}
+    return len({(engine_of(c), c.model, c.format, c.threads, c.context, c.flavour) for c in cases}) > len(keys)
 
 
 def probe_kernel(c: CaseResult) -> str:

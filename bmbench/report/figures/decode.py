@@ -12,22 +12,25 @@ from matplotlib.patches import Patch
 from ...compare import Comparison, compare_metric
 from ...results import CaseResult, RunResult
 from ..data import (BASELINES, decode_bound, decode_label, engine_of, is_ternary, main_context, metric,
-                    ok_cases, value, weight_class)
-from .style import (at_main_context, bar_style, ctx_text, empty_note, error_bars, format_colour, format_key,
-                    legend, maybe_log, measured_handle, new_figure)
+                    mixes_flavours, ok_cases, value, weight_class)
+from .style import (DPI, WIDTH, at_main_context, bar_style, ctx_text, empty_note, error_bars, format_colour,
+                    format_key, legend, maybe_log, measured_handle, new_figure)
 
 
 # -------------------------------------------------------------------- 3. decode throughput
 def speedup_pairs(cases: list[CaseResult]) -> list[tuple[CaseResult, CaseResult, Comparison]]:
     """(ternary case, baseline case, comparison of tok/s: ratio = ternary / baseline) for every
-    ternary decode case with a q8_0 / q4_0 case of the same engine, model, threads and context."""
+    ternary decode case with a q8_0 / q4_0 case of the same engine, model, threads and context (and
+    flavour, where the cases sweep flavours and the baseline ran in the same one)."""
     idx = {(engine_of(c), c.model, c.format, c.threads, c.context): c for c in cases}
+    same_flavour = {(engine_of(c), c.model, c.format, c.threads, c.context, c.flavour): c for c in cases}
     out = []
     for c in cases:
         if not is_ternary(c.format) or metric(c, "tok_s") is None:
             continue
         for base in BASELINES:
-            b = idx.get((engine_of(c), c.model, base, c.threads, c.context))
+            key = (engine_of(c), c.model, base, c.threads, c.context)
+            b = same_flavour.get(key + (c.flavour,)) or idx.get(key)
             if b is not None and metric(b, "tok_s") is not None:
                 out.append((c, b, compare_metric(c.case_id, "tok_s", b.metrics["tok_s"],
                                                  c.metrics["tok_s"])))
@@ -42,12 +45,17 @@ def fig_decode(run: RunResult, **_) -> Figure | None:
     cases = sorted([c for c in dec if c.context == ctx],
                    key=lambda c: (c.model or "", engine_of(c) != "bmbench", format_key(c.format), c.threads or 0))
     pairs = speedup_pairs(cases)
-    # bars on top, the speedups below at full width (their labels are long)
+    flavours = mixes_flavours(cases)
+    labels = [f"{decode_label(t, with_flavour=flavours)} vs {b.format}" + (f" {b.flavour}" if flavours else "")
+              for t, b, _ in pairs]
+    # bars on top, the speedups below at full width (their labels are long: the left margin fits
+    # the longest, about 5.5 px a character at 7 pt)
     h2 = max(1.6, 0.32 * len(pairs) + 0.9)
     fig = new_figure(5.2 + h2)
     fig.set_layout_engine(None)  # constrained layout collapses under the long speedup labels
-    fig.subplots_adjust(left=0.24, right=0.97, top=0.96, bottom=0.5 / (5.2 + h2))
-    gs = fig.add_gridspec(2, 1, height_ratios=[5.2, h2], hspace=0.3)
+    left = min(0.5, max(0.24, 0.02 + 5.5 * max(map(len, labels), default=0) / (WIDTH * DPI)))
+    fig.subplots_adjust(left=left, right=0.97, top=0.96, bottom=(0.5 + 0.5 * flavours) / (5.2 + h2))
+    gs = fig.add_gridspec(2, 1, height_ratios=[5.2, h2], hspace=0.55 if flavours else 0.3)
     ax, ax2 = fig.add_subplot(gs[0]), fig.add_subplot(gs[1])
     x, pos, groups = 0.0, [], OrderedDict()
     for c in cases:
@@ -64,10 +72,11 @@ def fig_decode(run: RunResult, **_) -> Figure | None:
         ax.bar(p, value(c, "tok_s"), width=0.62, **bar_style("measured", col), zorder=2)
     ax.errorbar(pos, [value(c, "tok_s") for c in cases], yerr=error_bars(cases, "tok_s"), fmt="none",
                 ecolor="black", capsize=3, zorder=3)
-    ax.set_xticks(pos, [f"{c.threads}T" + ("" if engine_of(c) == "bmbench" else f"\n{engine_of(c)}")
-                        for c in cases], fontsize=8 if all(engine_of(c) == "bmbench" for c in cases) else 6)
+    ax.set_xticks(pos, [f"{c.threads}T" + (f" {c.flavour}" if flavours else "")
+                        + ("" if engine_of(c) == "bmbench" else f"\n{engine_of(c)}") for c in cases],
+                  fontsize=8 if all(engine_of(c) == "bmbench" for c in cases) else 6, rotation=90 if flavours else 0)
     for model, ps in groups.items():
-        ax.text(sum(ps) / len(ps), -0.075, model, transform=ax.get_xaxis_transform(), ha="center",
+        ax.text(sum(ps) / len(ps), -0.3 if flavours else -0.075, model, transform=ax.get_xaxis_transform(), ha="center",
                 va="top", fontsize=9, weight="bold")
     ax.set_ylabel("decode throughput (tok/s)")
     ax.set_title(f"Decode tok/s by model x format x threads{ctx_text(ctx)}", fontsize=10)
@@ -86,9 +95,8 @@ def fig_decode(run: RunResult, **_) -> Figure | None:
         empty_note(ax2, "no q8_0 / q4_0 case with the same\nmodel, threads and context:\nno speedup to show")
         ax2.set_title("Ternary speedup over q8_0 / q4_0", fontsize=10)
         return fig
-    labels, ratios, errs, cols = [], [], [[], []], []
+    ratios, errs, cols = [], [[], []], []
     for t, b, cmp in pairs:
-        labels.append(f"{decode_label(t)} vs {b.format}")
         ratios.append(cmp.ratio)
         errs[0].append(max(0.0, cmp.ratio - cmp.low) if cmp.low is not None else 0.0)
         errs[1].append(max(0.0, cmp.high - cmp.ratio) if cmp.high is not None else 0.0)
@@ -133,7 +141,7 @@ def fig_latency(run: RunResult, **_) -> Figure | None:
             if m is not None:
                 ax.plot([pp - 0.3, pp + 0.3], [m.value] * 2, color="0.2", lw=1, ls="--")
     maybe_log(ax, [v for d in data for v in (d.min(), d.max())], ratio=30)
-    ax.set_xticks(pos, [decode_label(c) for c in cases], rotation=30, ha="right",
+    ax.set_xticks(pos, [decode_label(c, with_flavour=mixes_flavours(cases)) for c in cases], rotation=30, ha="right",
                   rotation_mode="anchor", fontsize=7.5)
     ax.set_ylabel("per-token latency (ms)")
     ns = sorted({len(d) for d in data})
