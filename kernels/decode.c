@@ -29,6 +29,7 @@ struct bmk_model {
     float *h, *u, *xz, *y, *tmp, *logits;
     uint8_t *act;      /* prepared activations, act_stride bytes per token (the largest any projection needs) */
     size_t act_stride;
+    int64_t act_slots; /* tokens or threads act holds (engine_common.h) */
     int64_t cap;
 };
 
@@ -47,7 +48,7 @@ static int reserve(bmk_model *m, int64_t b)
     const bmk_model_desc *d = &m->d;
     float **const bufs[] = {&m->h, &m->u, &m->tmp, &m->xz, &m->y};
     const int64_t per[] = {d->d_model, d->d_model, d->d_model, m->xz_rows, d->d_inner};
-    const int r = bmk_batch_scratch(bufs, per, 5, &m->act, m->act_stride, b);
+    const int r = bmk_batch_scratch(bufs, per, 5, &m->act, m->act_stride, b, m->d.threads, &m->act_slots);
     m->cap = r ? 0 : b;
     return r;
 }
@@ -171,7 +172,8 @@ const float *bmk_model_logits(const bmk_model *m) { return m->logits; }
 static void linear(bmk_model *m, const bmk_linear *p, const float *x, int64_t x_stride, int64_t n, float *y,
                    int64_t y_stride, int id, int nt)
 {
-    bmk_team_linears(m->d.flavour, m->d.act_quant, m->act, m->act_stride, x, x_stride, n, 1, &p, &y, &y_stride, id, nt);
+    bmk_team_linears(m->d.flavour, m->d.act_quant, m->act, m->act_stride, m->act_slots, x, x_stride, n, 1, &p, &y,
+                     &y_stride, id, nt);
 #ifdef BMK_TEST_HOOKS
     if (id == 0) bmk_test_slowdown_decode(p->format, m->d.flavour, &p->w, m->act);
 #endif

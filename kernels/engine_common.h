@@ -30,38 +30,53 @@ static inline const char *bmk_check_linear(const bmk_linear *p, int64_t rows, in
 }
 
 /* Batch scratch for b tokens (contents not kept): n float buffers of per[i] values per token and
- * the prepared activations, act_stride bytes per token.  0, or -1 out of memory (some buffers then
- * NULL: the caller's cap goes to 0 and its free() handles them). */
+ * the prepared activations, act_stride bytes per token and at least one per thread of a team of
+ * `threads` (0: the default; see bmk_team_linears), *act_slots of them.  0, or -1 out of memory
+ * (some buffers then NULL: the caller's cap goes to 0 and its free() handles them). */
 static inline int bmk_batch_scratch(float **const *bufs, const int64_t *per, int n, uint8_t **act, size_t act_stride,
-                                    int64_t b)
+                                    int64_t b, int threads, int64_t *act_slots)
 {
     int ok = 1;
     for (int i = 0; i < n; i++) {
         free(*bufs[i]);
         ok &= (*bufs[i] = bmk_alloc_zeroed((size_t)(b * per[i]) * 4)) != NULL;
     }
+    const int64_t team = threads > 0 ? threads : bmk_default_threads();
+    *act_slots = b > team ? b : team;
     free(*act);
-    ok &= (*act = bmk_alloc_zeroed((size_t)b * act_stride)) != NULL;
+    ok &= (*act = bmk_alloc_zeroed((size_t)*act_slots * act_stride)) != NULL;
     return ok ? 0 : -1;
 }
 
 /* y_i = W_i x_t for np projections that read the same input, over a batch of n tokens (rows of x
- * x_stride floats apart, y_i's rows y_stride[i] apart), by a team (team.h): each thread prepares
- * the tokens it owns into act (act_stride bytes apart), once per run of projections of one format;
- * the team shares every projection's rows across every token (bmk_gemm_slice); one barrier after all. */
-static inline void bmk_team_linears(int flavour, int act_quant, uint8_t *act, size_t act_stride, const float *x,
-                                    int64_t x_stride, int64_t n, int np, const bmk_linear *const *p, float *const *y,
-                                    const int64_t *y_stride, int id, int nt)
+ * x_stride floats apart, y_i's rows y_stride[i] apart), by a team (team.h), once per run of
+ * projections of one format preparing the activations into act (act_stride bytes apart); the team
+ * shares every projection's rows across every token (bmk_gemm_slice); one barrier after all.
+ * A batch: each thread prepares the tokens it owns.  A single token on several threads (a decode
+ * step) whose act holds a slot per thread (act_slots >= nt): every thread prepares its own copy
+ * (the same bytes) into its own slot and reads only it,
+ * so no thread idles through another's prep, and none reads tables that another core has just
+ * written (at 2 threads on Zen 4 that cross-core traffic made the ternary-lut table build ~8x its
+ * 1-thread cost); x, which the token's owner wrote, is waited for once instead. */
+static inline void bmk_team_linears(int flavour, int act_quant, uint8_t *act, size_t act_stride, int64_t act_slots,
+                                    const float *x, int64_t x_stride, int64_t n, int np, const bmk_linear *const *p,
+                                    float *const *y, const int64_t *y_stride, int id, int nt)
 {
+    const int own = n == 1 && nt > 1 && nt <= act_slots;
     int prepared = -1;
     int64_t t0, t1;
     bmk_team_tokens(n, id, nt, &t0, &t1);
+    if (own) {
+        act += (size_t)id * act_stride;
+        t0 = 0, t1 = 1;
+        BMK_TEAM_BARRIER(nt); /* x complete */
+    }
     for (int i = 0; i < np; i++) {
         if (p[i]->format != prepared) {
-            if (i > 0) BMK_TEAM_BARRIER(nt); /* the GEMMs before still read act */
+            if (i > 0 && !own) BMK_TEAM_BARRIER(nt); /* the GEMMs before still read act */
             for (int64_t t = t0; t < t1; t++)
                 bmk_formats[p[i]->format].prep[flavour](x + t * x_stride, p[i]->w.cols, act_quant, act + t * act_stride);
-            BMK_TEAM_BARRIER(nt);
+            if (!own) BMK_TEAM_BARRIER(nt);
             prepared = p[i]->format;
         }
         bmk_gemm_slice(p[i]->format, flavour, &p[i]->w, act, act_stride, n, y[i], y_stride[i], id, nt);

@@ -31,7 +31,8 @@ static inline __attribute__((always_inline)) float bmk_float_row_dot(const void 
 void BMK_ISA_FN(bmk_gemv_f32_)(const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1)
 {
     const float *x = (const float *)BMK_ACT_CDATA(act);
-    for (int64_t r = r0; r < r1; r++) y[r - r0] = bmk_float_row_dot((const float *)w->data + r * w->cols, x, w->cols, 0);
+    for (int64_t r = r0; r < r1; r++)
+        y[r - r0] = bmk_float_row_dot((const float *)w->data + r * w->cols, x, w->cols, 0);
 }
 
 void BMK_ISA_FN(bmk_gemv_f16_)(const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1)

@@ -30,6 +30,7 @@ struct bmk_tf {
     float *h, *u, *q, *k, *v, *att, *tmp, *gate, *up, *scores, *logits, *cos, *sin;
     uint8_t *act;               /* prepared activations, act_stride bytes per token */
     size_t act_stride;
+    int64_t act_slots;          /* tokens or threads act holds (engine_common.h) */
     int64_t cap;                /* tokens the batch buffers hold (grown on demand up to BMK_BATCH) */
 };
 
@@ -142,7 +143,8 @@ static int reserve(bmk_tf *m, int64_t b)
     const int64_t wide = d->d_model > m->q_dim ? d->d_model : m->q_dim, half = d->head_dim / 2;
     const int64_t per[] = {d->d_model, d->d_model, wide, m->q_dim, m->kv_dim, m->kv_dim, m->q_dim, d->d_ff, d->d_ff,
                            half, half};
-    const int r = bmk_batch_scratch(bufs, per, (int)(sizeof bufs / sizeof *bufs), &m->act, m->act_stride, b);
+    const int r = bmk_batch_scratch(bufs, per, (int)(sizeof bufs / sizeof *bufs), &m->act, m->act_stride, b,
+                                    m->d.threads, &m->act_slots);
     m->cap = r ? 0 : b;
     return r;
 }
@@ -156,7 +158,8 @@ static uint8_t *kv_row(const bmk_tf *m, uint8_t *base, int64_t l, int64_t kvh, i
 static void linears(bmk_tf *m, const float *x, int64_t x_stride, int64_t n, int np, const bmk_linear *const *p,
                     float *const *y, const int64_t *y_stride, int id, int nt)
 {
-    bmk_team_linears(m->d.flavour, m->d.act_quant, m->act, m->act_stride, x, x_stride, n, np, p, y, y_stride, id, nt);
+    bmk_team_linears(m->d.flavour, m->d.act_quant, m->act, m->act_stride, m->act_slots, x, x_stride, n, np, p, y,
+                     y_stride, id, nt);
 }
 
 /* rotate-half RoPE of n_heads heads of head_dim at the angles in cos / sin */

@@ -43,10 +43,12 @@ static inline __attribute__((always_inline)) void tiles_dot(const uint8_t *tw, i
                 _mm_prefetch((const char *)(tw + nt * tile_bytes + 32 * nt * k + o), _MM_HINT_T1);
             for (int j = 0; j < nt; j++) {
                 const __m256i v = _mm256_loadu_si256((const __m256i *)(tw + j * tile_bytes + 32 * k));
-                se[j] = _mm256_add_epi16(se[j], _mm256_add_epi16(_mm256_permutexvar_epi16(v, ta),
-                                                                 _mm256_permutexvar_epi16(_mm256_srli_epi16(v, 4), tb)));
-                so[j] = _mm256_add_epi16(so[j], _mm256_add_epi16(_mm256_permutexvar_epi16(_mm256_srli_epi16(v, 8), ta),
-                                                                 _mm256_permutexvar_epi16(_mm256_srli_epi16(v, 12), tb)));
+                const __m256i ea = _mm256_permutexvar_epi16(v, ta);
+                const __m256i eb = _mm256_permutexvar_epi16(_mm256_srli_epi16(v, 4), tb);
+                const __m256i oa = _mm256_permutexvar_epi16(_mm256_srli_epi16(v, 8), ta);
+                const __m256i ob = _mm256_permutexvar_epi16(_mm256_srli_epi16(v, 12), tb);
+                se[j] = _mm256_add_epi16(se[j], _mm256_add_epi16(ea, eb));
+                so[j] = _mm256_add_epi16(so[j], _mm256_add_epi16(oa, ob));
             }
         }
         for (int j = 0; j < nt; j++) {
