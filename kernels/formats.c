@@ -30,7 +30,7 @@ const bmk_format bmk_formats[] = {
     {.name = "f16", .bpw = 16, .block = 1, .row_tile = 1, .exact = 0,
      BMK_FORMAT_FNS(bmk_f16), BMK_ONE_PREP(bmk_f16), .gemv = BMK_ALL_FLAVOURS(bmk_gemv_f16)},
     {.name = "ternary-mad", .bpw = 2, .block = BMK_TMAD_BLOCK, .row_tile = 1, .exact = 1,
-     BMK_FORMAT_FNS(bmk_tmad), BMK_ONE_PREP(bmk_tmad), .gemv = BMK_ALL_FLAVOURS_VNNI(bmk_gemv_tmad),
+     BMK_FORMAT_FNS(bmk_tmad), .prep = BMK_ALL_FLAVOURS_VNNI(bmk_tmad_prep), .gemv = BMK_ALL_FLAVOURS_VNNI(bmk_gemv_tmad),
      BMK_TMAD_GEMM},
     {.name = "ternary-lut", .bpw = 2, .block = BMK_TLUT_COLS, .row_tile = BMK_TLUT_ROWS, .exact = 1,
      BMK_FORMAT_FNS(bmk_tlut), .prep = BMK_ALL_FLAVOURS(bmk_tlut_prep), .gemv = BMK_ALL_FLAVOURS(bmk_gemv_tlut),

@@ -28,15 +28,21 @@ BMK_DECLARE_FORMAT(bmk_q8_0)
 BMK_DECLARE_FORMAT(bmk_q4_0)
 BMK_DECLARE_PREP(bmk_f32)
 BMK_DECLARE_PREP(bmk_f16)
-BMK_DECLARE_PREP(bmk_tmad)
 BMK_DECLARE_PREP(bmk_q8_0)
 BMK_DECLARE_PREP(bmk_q4_0)
 /* ternary-lut builds its tables in SIMD per flavour (kernels/generic/gemv_tlut.c has the layout):
  * every flavour's tables are bitwise the generic one's. */
 BMK_DECLARE_FLAVOURS(void, bmk_tlut_prep, (const float *x, int64_t cols, int act_quant, void *act))
-/* the shared first half of every flavour's tlut prep: int8 activations at the end of the buffer;
- * returns them and the number of padded columns */
-const int8_t *bmk_tlut_quant(const float *x, int64_t cols, int act_quant, void *act, int64_t *kp);
+/* ternary-mad's prep is the int8 quantiser alone: the x86 flavours run its AVX2 copy (x86/quant_x86.h) */
+BMK_DECLARE_FLAVOURS(void, bmk_tmad_prep, (const float *x, int64_t cols, int act_quant, void *act))
+BMK_DECLARE_VNNI(void, bmk_tmad_prep, (const float *x, int64_t cols, int act_quant, void *act))
+/* an int8 tensor quantiser: bmk_quant_i8_tensor, or a SIMD copy of it (bitwise the same) */
+typedef void (*bmk_quant_i8_fn)(const float *x, int64_t cols, int64_t padded, int act_quant, int8_t *q,
+                                bmk_act_header *h);
+/* the shared first half of every flavour's tlut prep: int8 activations (by `quant`) at the end of
+ * the buffer; returns them and the number of padded columns */
+const int8_t *bmk_tlut_quant(const float *x, int64_t cols, int act_quant, void *act, int64_t *kp,
+                             bmk_quant_i8_fn quant);
 
 /* ---- activation quantisers shared by the integer formats (kernels/quant.c) ---- */
 
@@ -82,6 +88,11 @@ static inline uint16_t bmk_load_u16(const uint8_t *p) { return (uint16_t)(p[0] |
 /* ternary-mad: rows of BMK_TMAD_BLOCK-weight blocks of 32 bytes; byte j of a block holds elements
  * j, j+32, j+64, j+96 in bits 0-1, 2-3, 4-5, 6-7 as codes w+1. */
 #define BMK_TMAD_BLOCK 128
+/* ternary-mad's prep by a given quantiser (its flavours differ only in that) */
+static inline void bmk_tmad_quant(const float *x, int64_t cols, int act_quant, void *act, bmk_quant_i8_fn quant)
+{
+    quant(x, cols, bmk_round_up(cols, BMK_TMAD_BLOCK), act_quant, (int8_t *)BMK_ACT_DATA(act), (bmk_act_header *)act);
+}
 /* ternary-lut: tiles of 32 rows; per tile and per 4 columns 32 bytes, byte i = row i's 4-bit
  * index of columns (4k, 4k+1) | index of (4k+2, 4k+3) << 4, index = c0 | c1 << 2. */
 #define BMK_TLUT_ROWS 32

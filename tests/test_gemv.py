@@ -134,3 +134,26 @@ def test_every_flavours_prep_gives_the_scalar_preps_bytes(fmt_name, cols, quant,
     ref = formats.prepare(fmt, x, quant, "scalar")
     got = formats.prepare(fmt, x, quant, flavour)
     assert np.array_equal(ref, got)
+
+
+SPECIAL = {  # inputs where a SIMD quantiser's clamps, NaN handling or rounding could part from the scalar one
+    "zeros": np.zeros(70, np.float32),
+    "denormals": np.full(70, 1e-40, np.float32) * np.resize([1, -1, 3], 70).astype(np.float32),
+    "inf": np.resize(np.array([np.inf, -1, 2, -np.inf, 0.5], np.float32), 70),
+    "nan": np.resize(np.array([np.nan, -1, 2, 0.25, -3], np.float32), 70),
+    "halves": (np.arange(-35, 35, dtype=np.float32) + 0.5) / 34.5,  # x s lands on .5 exactly
+    "ties": np.resize(np.array([127, -127, 63.5, -63.5, 0.5, -0.5, 1.5, -2.5], np.float32), 70),
+}
+
+
+@pytest.mark.parametrize("quant", ["absmax", "bitmamba"])
+@pytest.mark.parametrize("case", list(SPECIAL))
+@pytest.mark.parametrize("fmt_name", ["ternary-mad", "ternary-lut"])
+def test_every_flavours_int8_quantiser_matches_the_scalar_on_special_values(fmt_name, case, quant, flavour):
+    """The x86 flavours quantise in SIMD (x86/quant_x86.h): the same bytes and header as the scalar
+    quantiser for zeros, denormals (an infinite scale), infinities, NaN and rounding ties."""
+    fmt = formats.get(fmt_name)
+    x = SPECIAL[case]
+    ref = formats.prepare(fmt, x, quant, "scalar")
+    got = formats.prepare(fmt, x, quant, flavour)
+    assert ref.tobytes() == got.tobytes()

@@ -62,7 +62,7 @@ void BMK_NEON_FN(bmk_gemv_tlut)(const bmk_tensor *w, const void *act, float *y, 
 void BMK_NEON_FN(bmk_tlut_prep)(const float *x, int64_t cols, int act_quant, void *act)
 {
     int64_t kp;
-    const int8_t *q = bmk_tlut_quant(x, cols, act_quant, act, &kp);
+    const int8_t *q = bmk_tlut_quant(x, cols, act_quant, act, &kp, bmk_quant_i8_tensor);
     uint8_t *tab = (uint8_t *)BMK_ACT_DATA(act);
     static const int16_t a[8] = {-1, 0, 1, 0, -1, 0, 1, 0}, b0[8] = {-1, -1, -1, -1, 0, 0, 0, 0},
                          b1[8] = {1, 1, 1, 1, 0, 0, 0, 0};

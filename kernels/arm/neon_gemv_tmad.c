@@ -38,6 +38,12 @@ static inline __attribute__((always_inline)) void rows_dot(const uint8_t *w0, in
     for (int i = 0; i < nr; i++) dot[i] = vaddvq_s32(vaddq_s32(acc[i][0], acc[i][1]));
 }
 
+/* the scalar quantiser (a NEON copy is not written yet) */
+void BMK_NEON_FN(bmk_tmad_prep)(const float *x, int64_t cols, int act_quant, void *act)
+{
+    bmk_tmad_quant(x, cols, act_quant, act, bmk_quant_i8_tensor);
+}
+
 void BMK_NEON_FN(bmk_gemv_tmad)(const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1)
 {
     const bmk_act_header *h = (const bmk_act_header *)act;

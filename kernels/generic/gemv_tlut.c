@@ -30,11 +30,11 @@ size_t bmk_tlut_data_bytes(int64_t rows, int64_t cols)
 }
 size_t bmk_tlut_act_bytes(int64_t cols) { return BMK_ACT_OFFSET + (size_t)tlut_kp(cols) * (16 + 1); }
 
-const int8_t *bmk_tlut_quant(const float *x, int64_t cols, int act_quant, void *act, int64_t *kp)
+const int8_t *bmk_tlut_quant(const float *x, int64_t cols, int act_quant, void *act, int64_t *kp, bmk_quant_i8_fn quant)
 {
     *kp = tlut_kp(cols);
     int8_t *q = (int8_t *)BMK_ACT_DATA(act) + *kp * 16;
-    bmk_quant_i8_tensor(x, cols, *kp, act_quant, q, (bmk_act_header *)act);
+    quant(x, cols, *kp, act_quant, q, (bmk_act_header *)act);
     return q;
 }
 
@@ -43,7 +43,7 @@ const int8_t *bmk_tlut_quant(const float *x, int64_t cols, int act_quant, void *
 void bmk_tlut_prep_generic(const float *x, int64_t cols, int act_quant, void *act)
 {
     int64_t kp;
-    const int8_t *q = bmk_tlut_quant(x, cols, act_quant, act, &kp);
+    const int8_t *q = bmk_tlut_quant(x, cols, act_quant, act, &kp, bmk_quant_i8_tensor);
     uint8_t *tab = (uint8_t *)BMK_ACT_DATA(act);
     static const int wt[4] = {-1, 0, 1, 0};
     for (int64_t g = 0; g < kp / 2; g++) {

@@ -13,10 +13,9 @@ size_t bmk_tmad_data_bytes(int64_t rows, int64_t cols)
     return (size_t)(rows * (bmk_round_up(cols, BMK_TMAD_BLOCK) / 4));
 }
 size_t bmk_tmad_act_bytes(int64_t cols) { return BMK_ACT_OFFSET + (size_t)bmk_round_up(cols, BMK_TMAD_BLOCK); }
-void bmk_tmad_prep(const float *x, int64_t cols, int act_quant, void *act)
+void bmk_tmad_prep_generic(const float *x, int64_t cols, int act_quant, void *act)
 {
-    bmk_quant_i8_tensor(x, cols, bmk_round_up(cols, BMK_TMAD_BLOCK), act_quant, (int8_t *)BMK_ACT_DATA(act),
-                        (bmk_act_header *)act);
+    bmk_tmad_quant(x, cols, act_quant, act, bmk_quant_i8_tensor);
 }
 
 void bmk_gemv_tmad_generic(const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1)

@@ -5,6 +5,7 @@
 
 #include "../flavours.h"
 #include "../formats.h"
+#include "quant_x86.h"
 
 /* per block and int16 lane: 4 maddubs of 2 products each, |c q| <= 2 x 127: at most 2032;
  * 16 blocks stay below 32767 */
@@ -60,6 +61,11 @@ static inline __attribute__((always_inline)) void rows_dot(const uint8_t *w0, in
         for (int i = 0; i < nr; i++) acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(s[i], ones));
     }
     for (int i = 0; i < nr; i++) dot[i] = hsum_epi32(acc[i]);
+}
+
+void bmk_tmad_prep_avx2(const float *x, int64_t cols, int act_quant, void *act)
+{
+    bmk_tmad_quant(x, cols, act_quant, act, bmk_quant_i8_tensor_x86);
 }
 
 void bmk_gemv_tmad_avx2(const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1)

@@ -8,6 +8,7 @@
 
 #include "../flavours.h"
 #include "../formats.h"
+#include "quant_x86.h"
 
 #define MAD_ROWS 4
 
@@ -95,6 +96,11 @@ static inline __attribute__((always_inline)) void rows_dot(const uint8_t *w0, in
     for (int i = 0; i < nr; i++) dot[i] = _mm512_reduce_add_epi32(acc[i]);
 }
 #endif
+
+void MAD_FN(bmk_tmad_prep)(const float *x, int64_t cols, int act_quant, void *act)
+{
+    bmk_tmad_quant(x, cols, act_quant, act, bmk_quant_i8_tensor_x86);
+}
 
 void MAD_FN(bmk_gemv_tmad)(const bmk_tensor *w, const void *act, float *y, int64_t r0, int64_t r1)
 {

@@ -10,6 +10,7 @@
 #include <immintrin.h>
 
 #include "../formats.h"
+#include "quant_x86.h"
 
 static inline void tlut_tables_x86(const int8_t *q, int64_t kp, uint8_t *tab)
 {
@@ -31,7 +32,7 @@ static inline void tlut_tables_x86(const int8_t *q, int64_t kp, uint8_t *tab)
     void bmk_tlut_prep_##suffix(const float *x, int64_t cols, int act_quant, void *act)             \
     {                                                                                               \
         int64_t kp;                                                                                 \
-        const int8_t *q = bmk_tlut_quant(x, cols, act_quant, act, &kp);                             \
+        const int8_t *q = bmk_tlut_quant(x, cols, act_quant, act, &kp, bmk_quant_i8_tensor_x86);   \
         tlut_tables_x86(q, kp, (uint8_t *)BMK_ACT_DATA(act));                                       \
     }
 #endif
