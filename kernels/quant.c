@@ -13,31 +13,11 @@ const char *const bmk_act_quant_names[BMK_N_ACT_QUANTS] = {"absmax", "bitmamba"}
 void bmk_quant_i8_tensor(const float *x, int64_t cols, int64_t padded, int act_quant, int8_t *q,
                          bmk_act_header *h)
 {
-    float amax = 0.f;
+    float amax = 0.f, s;
     for (int64_t k = 0; k < cols; k++) amax = absmax(amax, x[k]);
-    int32_t sum = 0;
-    if (act_quant == BMK_AQ_BITMAMBA) {
-        /* scale_x = 127 / (max_abs + 1e-5): finite even for an all-zero vector (all q = 0) */
-        const float s = 127.f / (amax + 1e-5f);
-        for (int64_t k = 0; k < cols; k++) {
-            q[k] = quant_one_away(x[k], s);
-            sum += q[k];
-        }
-        h->inv_scale = 1.f / s;
-    } else if (amax > 0.f) {
-        const float s = 127.f / amax;
-        for (int64_t k = 0; k < cols; k++) {
-            q[k] = quant_one(x[k], s);
-            sum += q[k];
-        }
-        h->inv_scale = 1.f / s;
-    } else {
-        memset(q, 0, (size_t)cols);
-        h->inv_scale = 0.f;
-    }
-    memset(q + cols, 0, (size_t)(padded - cols));
-    h->sum = sum;
-    h->cols = cols;
+    const int ok = bmk_i8_scale(amax, act_quant, &s);
+    const int32_t sum = ok ? bmk_quant_i8_range(x, 0, cols, s, act_quant == BMK_AQ_BITMAMBA, q) : 0;
+    bmk_quant_i8_close(q, cols, padded, ok, s, sum, h);
 }
 
 size_t bmk_q8_act_bytes(int64_t cols)

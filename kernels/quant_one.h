@@ -4,6 +4,9 @@
 #define BMK_QUANT_ONE_H
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
+
+#include "bmk.h"
 
 /* max(m, |x|) ignoring NaN as fmaxf does, without its libm call per element */
 static inline float absmax(float m, float x) { return fabsf(x) > m ? fabsf(x) : m; }
@@ -36,4 +39,36 @@ static inline int8_t quant_one_away(float x, float s)
     return (int8_t)(int)r;
 }
 
+/* the tensor's scale s_x from max|x| by the family's quantiser; 0 where absmax quantises all to 0 */
+static inline int bmk_i8_scale(float amax, int act_quant, float *s)
+{
+    if (act_quant == BMK_AQ_BITMAMBA) { /* 127 / (max_abs + 1e-5): finite even for an all-zero vector */
+        *s = 127.f / (amax + 1e-5f);
+        return 1;
+    }
+    *s = amax > 0.f ? 127.f / amax : 0.f;
+    return amax > 0.f;
+}
+
+/* q[k0 .. k1) by the scalar steps; returns their sum */
+static inline int32_t bmk_quant_i8_range(const float *x, int64_t k0, int64_t k1, float s, int away, int8_t *q)
+{
+    int32_t sum = 0;
+    for (int64_t k = k0; k < k1; k++) {
+        q[k] = away ? quant_one_away(x[k], s) : quant_one(x[k], s);
+        sum += q[k];
+    }
+    return sum;
+}
+
+/* the zero padding and the header (ok: the scale was usable, else every q is 0) */
+static inline void bmk_quant_i8_close(int8_t *q, int64_t cols, int64_t padded, int ok, float s, int32_t sum,
+                                      bmk_act_header *h)
+{
+    if (!ok) memset(q, 0, (size_t)cols);
+    memset(q + cols, 0, (size_t)(padded - cols));
+    h->inv_scale = ok ? 1.f / s : 0.f;
+    h->sum = ok ? sum : 0;
+    h->cols = cols;
+}
 #endif

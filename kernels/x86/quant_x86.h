@@ -42,36 +42,29 @@ static inline void bmk_quant_i8_tensor_x86(const float *x, int64_t cols, int64_t
     for (; k < cols; k++) amax = absmax(amax, x[k]);
 
     const int away = act_quant == BMK_AQ_BITMAMBA;
+    float s;
+    const int ok = bmk_i8_scale(amax, act_quant, &s);
     int32_t sum = 0;
-    if (away || amax > 0.f) {
-        const float s = away ? 127.f / (amax + 1e-5f) : 127.f / amax;
+    k = 0;
+    if (ok) {
         const __m256 vs = _mm256_set1_ps(s);
         const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
         __m256i acc = _mm256_setzero_si256();
-        for (k = 0; k + 32 <= cols; k += 32) {
+        for (; k + 32 <= cols; k += 32) {
             const __m256i a = quant8(_mm256_loadu_ps(x + k), vs, away);
             const __m256i b = quant8(_mm256_loadu_ps(x + k + 8), vs, away);
             const __m256i c = quant8(_mm256_loadu_ps(x + k + 16), vs, away);
             const __m256i d = quant8(_mm256_loadu_ps(x + k + 24), vs, away);
             acc = _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_add_epi32(a, b), _mm256_add_epi32(c, d)));
-            /* packs work within 128-bit lanes: dwords of 4 values come out as 0 2 4 6 | 1 3 5 7 */
+            /* packs work within 128-bit lanes: groups of 4 values come out as 0 2 4 6 | 1 3 5 7 */
             const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d));
             _mm256_storeu_si256((__m256i *)(q + k), _mm256_permutevar8x32_epi32(p, order));
         }
         int32_t parts[8];
         _mm256_storeu_si256((__m256i *)parts, acc);
         for (int i = 0; i < 8; i++) sum += parts[i];
-        for (; k < cols; k++) {
-            q[k] = away ? quant_one_away(x[k], s) : quant_one(x[k], s);
-            sum += q[k];
-        }
-        h->inv_scale = 1.f / s;
-    } else {
-        memset(q, 0, (size_t)cols);
-        h->inv_scale = 0.f;
+        sum += bmk_quant_i8_range(x, k, cols, s, away, q);
     }
-    memset(q + cols, 0, (size_t)(padded - cols));
-    h->sum = sum;
-    h->cols = cols;
+    bmk_quant_i8_close(q, cols, padded, ok, s, sum, h);
 }
 #endif
