@@ -3,11 +3,11 @@ axis overrides, and how each `run` option travels to a board under `--on`.  The 
 runner both start from a RunRequest, so neither imports the other."""
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import BmbenchError
+from .results import ensure_writable_dir
 
 # How each `bmbench run` option (argparse dest) reaches a board's own `bmbench run` under --on:
 FORWARDED = {  # passed on unchanged: dest -> flag
@@ -45,13 +45,7 @@ def threads_value(t: str):
 
 
 def check_writable(path: Path) -> None:
-    d = path.parent
-    try:
-        d.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=d, prefix=".bmbench-write-test-"):
-            pass
-    except OSError as e:
-        raise BmbenchError(f"output directory {d} is not writable: {e.strerror or e}") from None
+    ensure_writable_dir(path.parent, "output directory")
 
 
 def overrides_from(args) -> dict:

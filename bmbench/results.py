@@ -157,6 +157,17 @@ def from_dict(d: Any, where: str = "result") -> RunResult:
 
 
 # ---------------------------------------------------------------------------------------- files
+def ensure_writable_dir(d: Path, what: str) -> None:
+    """Create d if needed and prove a file can be written there, before any work whose output
+    would be lost (one-line error naming `what`, e.g. "output directory")."""
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=d, prefix=".bmbench-write-test-"):
+            pass
+    except OSError as e:
+        raise BmbenchError(f"{what} {d} is not writable: {e.strerror or e}") from None
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write via a temporary file in the same directory and rename: readers never see half a file,
     and a failure leaves any earlier file intact."""

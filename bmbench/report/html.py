@@ -21,7 +21,7 @@ from ..compare import compare_runs
 from ..errors import BmbenchError
 from ..headlines import headline
 from ..printers import rows as metric_rows
-from ..results import RunResult, atomic_write_text, new_file_mode
+from ..results import RunResult, atomic_write_text, ensure_writable_dir, new_file_mode
 from . import figures as F
 from . import hosts as H
 from .data import (MIB, Published, decode_bound, decode_label, energy_of, engine_of, kind_counts,
@@ -192,12 +192,7 @@ def save_png(fig, path: Path) -> tuple[int, int]:
 
 
 def prepare_dir(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".bmbench-write-test-"):
-            pass
-    except OSError as e:
-        raise BmbenchError(f"report directory {out} is not writable: {e.strerror or e}") from None
+    ensure_writable_dir(out, "report directory")
 
 
 def _draw(spec_title: str, draw, *args, **kw):
