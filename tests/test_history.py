@@ -256,3 +256,20 @@ def test_trend_page_in_chromium(tmp_path):
         page = write_trends(df, history.change_points(df), tmp_path / "trend")
     loaded, broken, console = image_check(page.parent, tmp_path)
     assert (loaded, broken, console) == (len(df.groupby(["case_id", "metric"])), [], [])
+
+
+def test_trend_figures_name_each_series_provenance(tmp_path):
+    """The store keeps projected figures (bound_tok_s) beside measured ones: a trend line says which
+    it is, and a projected one is drawn dashed with hollow markers."""
+    from bmbench.report import trends
+    with history.Store(tmp_path / "h.sqlite") as s:
+        for r in series_runs([100.0], 4):
+            s.add(r)
+        df = s.points()
+    labels = {}
+    for metric in ("tok_s", "bound_tok_s"):
+        fig = trends._figure(("ci/decode/tiny/ternary-lut", metric), df[df.metric == metric], [])
+        line = fig.axes[0].get_lines()[0]
+        labels[metric] = (fig.axes[0].get_legend_handles_labels()[1][0], line.get_linestyle())
+    assert labels["tok_s"] == ("x86_64-avx2-gcc12 / main (measured)", "-")
+    assert labels["bound_tok_s"] == ("x86_64-avx2-gcc12 / main (projected)", "--")

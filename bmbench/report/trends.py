@@ -30,7 +30,10 @@ def _figure(key, s, cps):
         lo, hi = line["low"].to_numpy(), line["high"].to_numpy()
         err = [[max(0.0, a - b) if b == b else 0.0 for a, b in zip(y, lo)],
                [max(0.0, b - a) if b == b else 0.0 for a, b in zip(y, hi)]]
-        ax.errorbar(x, y, yerr=err, fmt="-o", ms=3, color=col, capsize=2, lw=1, label=f"{hw} / {br} (measured)")
+        # the store keeps projected figures too (bound_tok_s, ...): drawn and labelled as such
+        prov = "/".join(sorted(set(line["provenance"])))
+        style = dict(fmt="-o") if prov == "measured" else dict(fmt="--o", mfc="white")
+        ax.errorbar(x, y, yerr=err, ms=3, color=col, capsize=2, lw=1, label=f"{hw} / {br} ({prov})", **style)
         for cp in cps:
             if cp.series == (hw, br, case, metric):
                 ax.axvline(cp.index - 0.5, color="#d62728" if cp.regression else "#2ca02c", ls="--", lw=1.2)
@@ -67,7 +70,8 @@ def write_trends(df, cps: list[ChangePoint], out_dir) -> Path:
         "<!doctype html><html><head><meta charset='utf-8'><title>bmbench history</title>"
         "<style>body{font-family:sans-serif;max-width:1140px;margin:2em auto}figure{margin:1.5em 0}"
         "img{max-width:100%}figcaption{color:#555;font-size:0.9em}</style></head><body>"
-        "<h1>bmbench history</h1><p>Every point is a stored result's median (measured) with its 95% interval; "
+        "<h1>bmbench history</h1><p>Every point is a stored result's median with its 95% interval, its provenance in the "
+        "legend (measured: solid; projected: dashed, hollow markers); "
         "a line per hardware class and branch, never mixed; dashed verticals: change points found by Apache "
         "Otava (e-divisive means, t-test significance) where the new level starts.</p>"
         + "".join(items) + "</body></html>"))
