@@ -8,7 +8,9 @@
     run.tokens, run.prefill_ns, run.token_ns
 
 An engine keeps the weights' arrays alive and owns its state (SSM + conv state, or the KV cache) and
-scratch buffers; every kernel runs in one flavour (default: the dispatch's choice).
+scratch buffers; every kernel runs in one flavour (default: the dispatch's choice).  It first moves the
+weights' packed matrices into one arena on huge pages (models.weights.gather_projections), where the
+DRAM probe's buffer is too: the bound and the decode stream the same kind of pages.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from . import _kernels, formats
 from .dispatch import chosen_flavour, flavour_id
 from .errors import BmbenchError
 from .attn import kv_type_id
+from .models.weights import gather_projections
 from .ssm import state_type
 
 
@@ -92,6 +95,7 @@ class Engine(_Greedy):
     def __init__(self, weights, threads: int = 1, flavour: str | None = None, state: str = "f32"):
         cfg = weights.config
         self.weights = weights
+        gather_projections(weights)
         self.flavour = flavour or chosen_flavour()
         self.threads = threads
         self.state = state
@@ -153,6 +157,7 @@ class TransformerEngine(_Greedy):
                  max_context: int = 2048):
         cfg = weights.config
         self.weights = weights
+        gather_projections(weights)
         self.flavour = flavour or chosen_flavour()
         self.threads = threads
         self.kv = kv

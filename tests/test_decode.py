@@ -3,8 +3,6 @@ within a tolerance, identical greedy tokens, for every weight format x flavour x
 type; plus reset, threads and timestamp behaviour."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 
@@ -12,31 +10,7 @@ from bmbench import formats
 from bmbench.engine import Engine
 from bmbench.errors import BmbenchError
 from bmbench.models.config import MambaConfig
-
-
-# The bmbench.models weights interface (weights.py), mirrored so this test builds its own weights.
-@dataclass
-class LayerWeights:
-    in_proj_norm: np.ndarray
-    in_proj: formats.Packed
-    conv_w: np.ndarray
-    conv_b: np.ndarray
-    dt_bias: np.ndarray
-    A_log: np.ndarray
-    D: np.ndarray
-    out_proj_norm: np.ndarray
-    out_proj: formats.Packed
-
-
-@dataclass
-class ModelWeights:
-    config: MambaConfig
-    format: str
-    embedding: np.ndarray
-    layers: list
-    norm_f: np.ndarray
-    lm_head_norm: np.ndarray | None
-    lm_head: formats.Packed
+from bmbench.models.weights import LayerWeights, ModelWeights
 
 
 CONFIGS = {

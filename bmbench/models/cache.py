@@ -25,7 +25,7 @@ from ..formats import Packed
 from . import weights as W
 from .config import ModelConfig, TransformerConfig
 
-_MODEL_META = ("config", "format", "layers")  # model fields that are not arrays
+_MODEL_META = ("config", "format", "layers", "arena")  # model fields that are not arrays to save
 
 
 def _classes(c: ModelConfig) -> tuple[type, type]:

@@ -14,12 +14,13 @@ fp32 table (one row read per token) and that copy (read whole per token).
 """
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
-from .. import formats
+from .. import arena, formats
 from ..errors import BmbenchError
 from ..formats import Packed
 from .config import MambaConfig, ModelConfig, TransformerConfig
@@ -48,6 +49,7 @@ class ModelWeights:
     norm_f: np.ndarray        # [d_model]
     lm_head_norm: np.ndarray | None  # [d_model] when config.lm_head_norm, else None
     lm_head: Packed           # [vocab, d_model]
+    arena: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)  # gather_projections
 
     def projections(self):
         """(name, Packed) of every packed matrix, in decode order."""
@@ -92,6 +94,33 @@ class ModelWeights:
 
 
 _LAYER_FLOATS = ("in_proj_norm", "conv_w", "conv_b", "dt_bias", "A_log", "D", "out_proj_norm")
+
+
+def gather_projections(w: "ModelWeights | TransformerWeights") -> np.ndarray:
+    """Move every packed matrix of w into one arena on huge pages (bmbench.arena), in decode order,
+    and return it (w.arena; a second call finds it there).  Each Packed is replaced by one over its
+    copy as soon as that is made, and the heap trimmed, so the old array is freed then: the peak is
+    the weights plus one matrix, not twice the weights."""
+    if w.arena is None:
+        names = [(name, p.nbytes) for name, p in w.projections()]
+        offsets, total = arena.layout([n for _, n in names])
+        buf = arena.allocate(total)
+        for (name, nbytes), off in zip(names, offsets):
+            owner, attr = _projection_slot(w, name)
+            p = getattr(owner, attr)
+            view = buf[off:off + nbytes].reshape(p.data.shape)
+            view[...] = p.data
+            setattr(owner, attr, dataclasses.replace(p, data=view))
+            del p
+            arena.trim_heap()
+        w.arena = buf
+    return w.arena
+
+
+def _projection_slot(w, name: str) -> tuple[object, str]:
+    """(object, attribute) holding the projection `name` of projections()."""
+    *layer, attr = name.split(".")
+    return (w.layers[int(layer[1])] if layer else w), attr
 
 
 def layer_float_shapes(c: MambaConfig) -> dict[str, tuple[int, ...]]:
@@ -225,6 +254,7 @@ class TransformerWeights:
     layers: list[TransformerLayerWeights]
     norm_f: np.ndarray        # [d_model]
     lm_head: Packed           # [vocab, d_model]; tied: the embedding packed in `format`
+    arena: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)  # gather_projections
 
     def projections(self):
         """(name, Packed) of every packed matrix, in decode order."""
