@@ -1,4 +1,5 @@
-"""Memory for bytes that are streamed (weights, the kernels suite's rotating matrices) on 2 MiB pages.
+"""Memory on 2 MiB pages for bytes that are streamed: a model's weights, the kernels suite's rotating
+matrices and the DRAM probe's arrays, so the bound and what is set against it read the same pages.
 
 The DRAM probe reads a NumPy buffer, which NumPy advises onto transparent huge pages (it does so for
 allocations of 4 MiB and up); a model's matrices, one NumPy array each, mostly sat on 4 KiB pages.
@@ -42,6 +43,19 @@ def layout(sizes: list[int]) -> tuple[list[int], int]:
         offsets.append(end)
         end += -(-n // ALIGN) * ALIGN
     return offsets, max(end, ALIGN)
+
+
+def copies(a: np.ndarray, n: int) -> list[np.ndarray]:
+    """n copies of a (same dtype and shape) one after another in one arena: a rotating set of
+    matrices that streams from the pages a model's weights are on."""
+    offsets, total = layout([a.nbytes] * n)
+    buf = allocate(total)
+    out = []
+    for off in offsets:
+        v = buf[off:off + a.nbytes].view(a.dtype).reshape(a.shape)
+        v[...] = a
+        out.append(v)
+    return out
 
 
 def trim_heap() -> None:

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from . import _kernels, formats, hosts
+from . import _kernels, arena, formats, hosts
 from .dispatch import flavour_id
 from .results import CaseResult, Metric
 
@@ -49,8 +49,7 @@ def operands(fmt, rows: int, cols: int, regime: str | None):
     """(packed, datas, x) of a timed GEMV: seeded synthetic weights, the matrices it cycles through
     (one in cache, a rotating set of >= 4x the LLC when streaming) and seeded activations."""
     packed = fmt.synthetic(np.random.default_rng(0), rows, cols)
-    n = stream_count(packed.nbytes) if regime == "stream" else 1
-    datas = [packed.data] + [packed.data.copy() for _ in range(n - 1)]
+    datas = arena.copies(packed.data, stream_count(packed.nbytes)) if regime == "stream" else [packed.data]
     return packed, datas, np.random.default_rng(1).standard_normal(cols).astype(np.float32)
 
 
