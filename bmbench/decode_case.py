@@ -40,8 +40,9 @@ from .results import CaseResult, Metric
 DEFAULT_PROMPT = (15496, 11, 314, 716, 257)  # GPT-2 BPE ids of a short English prompt
 # where bmbench's weights live while a case decodes, whatever their source (the synthetic-weight cache,
 # just generated, a BIT2 checkpoint): read into the process, never a file mapping, so the resident
-# figures do not depend on the page cache or on a cache hit
-BACKING = "anonymous (weights read into process memory, no file mapping)"
+# figures do not depend on the page cache or on a cache hit; the engine gathers the matrices onto
+# huge pages (bmbench.arena), and resident_after_warmup.huge_page_bytes says how many the OS gave
+BACKING = "anonymous (weights read into process memory, no file mapping; matrices advised onto huge pages)"
 
 
 def load_weights(p: dict):
@@ -149,6 +150,8 @@ def run_case(spec: dict) -> CaseResult:
     resident = memstat.read()  # weights paged in: what the model holds while it decodes
     if resident is not None:
         s.memory["resident_after_warmup"] = {k: resident[k] for k in ("rss_bytes", "anon_bytes", "file_bytes")}
+        if (huge := memstat.huge_page_bytes()) is not None:  # how much of it the TLB sees in 2 MiB pages
+            s.memory["resident_after_warmup"]["huge_page_bytes"] = huge
     # the KV cache the timed tokens read: generated token i >= 1 attends to context + len(prompt) + i
     # positions; bytes per token at their mean
     kv_positions = context + len(prompt) + n_new / 2 if transformer else 0

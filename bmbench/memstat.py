@@ -32,3 +32,19 @@ def read() -> dict | None:
     except (OSError, ValueError, IndexError):
         return None
     return out if len(out) == len(_FIELDS) else None
+
+
+def huge_page_bytes() -> int | None:
+    """Resident bytes on transparent huge pages now, anonymous and file-backed
+    (/proc/self/smaps_rollup); None where /proc does not say."""
+    total, seen = 0, False
+    try:
+        with open("/proc/self/smaps_rollup") as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key in ("AnonHugePages", "FilePmdMapped"):
+                    total += int(rest.split()[0]) * 1024  # kB
+                    seen = True
+    except (OSError, ValueError, IndexError):
+        return None
+    return total if seen else None

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bmbench import arena
+from bmbench import arena, memstat
 from bmbench.engine import engine_for
 from bmbench.models.weights import gather_projections, synthetic_weights
 from bmbench.models.config import MambaConfig, TransformerConfig
@@ -44,11 +44,13 @@ def test_allocate_starts_on_a_huge_page_and_is_zeroed_and_writable():
 @pytest.mark.skipif(_thp_mode() not in ("always", "madvise"),
                     reason=f"transparent huge pages are {_thp_mode() or 'not available'} on this host")
 def test_an_arena_lands_on_huge_pages_where_the_os_offers_them():
+    before = memstat.huge_page_bytes()
     a = arena.allocate(8 << 20)
     a[:] = 1  # pages are taken when touched
     got = arena.huge_bytes(a)
     # a shared mapping (Python's mmap default) or a missing madvise leaves this at 0
     assert got is not None and got >= 4 << 20, got
+    assert memstat.huge_page_bytes() - before >= 4 << 20  # what a decode case records
 
 
 def test_gather_keeps_every_matrix_byte_for_byte_and_frees_the_old_arrays():

@@ -59,6 +59,7 @@ def test_a_case_reports_its_own_peak_not_its_parents():
     assert m["peak_rss_bytes"] >= m["baseline_rss_bytes"] > 0 and "VmHWM" in m["peak_method"]
     res = m["resident_after_warmup"]
     assert res["rss_bytes"] >= res["anon_bytes"] > 0 and res["file_bytes"] > 0
+    assert 0 <= res["huge_page_bytes"] <= res["rss_bytes"]
 
 
 @pytest.mark.skipif(not LINUX_PROC, reason="needs Linux /proc/self/clear_refs and VmHWM")

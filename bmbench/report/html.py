@@ -143,6 +143,7 @@ def decode_tables(run: RunResult, published: list[Published]) -> dict:
             baseline=mib(m.get("baseline_rss_bytes")), peak=mib(m.get("peak_rss_bytes")),
             resident=(f"{mib(m['resident_after_warmup']['anon_bytes'])} / {mib(m['resident_after_warmup']['file_bytes'])}"
                       if m.get("resident_after_warmup") else ""),
+            huge=mib((m.get("resident_after_warmup") or {}).get("huge_page_bytes")),
             overhead=mib(parts["overhead"]) if parts else "",
             energy=num(e[0]) if e else "", energy_prov=e[1] if e else "", energy_how=e[2] if e else ""))
         for p in r.get("projections") or []:
