@@ -411,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("run", help="run a suite and write its result document")
     sp.add_argument("--suite", help="suite name (see `bmbench suites`) or a YAML path")
     sp.add_argument("--rounds", type=int, help="rounds: every case once per round, in a fresh worker, after "
-                    "a probe slice; samples pooled (default: the suite's, 2 for decode)")
+                    "a probe slice of its own; samples pooled (default: the suite's, 2 for decode)")
     sp.add_argument("--resume", metavar="RESULT.json", help="finish an interrupted run (its document says "
                     "complete: false): only the cases it owes, into the same file")
     axes(sp, kernel=True)

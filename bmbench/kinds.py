@@ -26,7 +26,7 @@ class Kind:
     # the kind runs in one round only
     pool: str | None = None
     # "module:function(case, probe)": sets the case's bound metrics from the run's probe figures
-    # (after the last round: the best sample of every round's probe slice)
+    # (after the last round: the best sample of the probe slices taken before every case)
     bound: str | None = None
 
     def run(self, spec: dict):

@@ -1,9 +1,11 @@
-"""Was the machine quiet while a run measured?  Three signs, each against a threshold (pyperf warns
+"""Was the machine quiet while a run measured?  Four signs, three against a threshold (pyperf warns
 about unstable benchmarks the same way): the spread of the bandwidth probe over the run (the best
-samples of its slices, one per round, max / min: a neighbour that came or went between rounds; a
-single slice: its best over its median), the largest coefficient of variation of a case's headline
-metric, and the load average per core when the run started.  The verdict and the measures go into
-the result (`host.noise`), the summary and the report."""
+samples of its slices, one before each case, max / min: a neighbour that came or went, or a host
+whose bandwidth moves between modes; a single slice: its best over its median), the largest
+coefficient of variation of a case's headline metric, the load average per core when the run
+started, and any case that read faster than the run's best probe sample (above 100% of its bound:
+the probe never saw the bandwidth that case had, so no bound of this run is an upper bound).  The
+verdict and the measures go into the result (`host.noise`), the summary and the report."""
 from __future__ import annotations
 
 import numpy as np
@@ -34,10 +36,13 @@ def assess(run) -> dict:
                 if worst_cv is None or m.cv > worst_cv:
                     worst_cv, worst_case = m.cv, f"{c.case_id} {name}"
                 break
+    above = sorted((c.metrics["pct_of_bound"].value, c.case_id) for c in run.ok_cases()
+                   if "pct_of_bound" in c.metrics and c.metrics["pct_of_bound"].value > 100)
     la = (run.host.get("load_average") or [None])[0]
     cpus = run.host.get("cpus_allowed") or run.host.get("cores_logical") or 1
     out = dict(probe_spread=max(spreads) if spreads else None, worst_case_cv=worst_cv, worst_case=worst_case,
-               load_per_core_at_start=None if la is None else la / cpus, thresholds=dict(THRESHOLDS))
+               load_per_core_at_start=None if la is None else la / cpus, thresholds=dict(THRESHOLDS),
+               above_bound=[case for _, case in above])
     reasons = []
     if out["probe_spread"] is not None and out["probe_spread"] > THRESHOLDS["probe_spread"]:
         reasons.append(f"bandwidth probe spread {out['probe_spread']:.2f}x > {THRESHOLDS['probe_spread']:.2f}x")
@@ -46,6 +51,10 @@ def assess(run) -> dict:
     lpc = out["load_per_core_at_start"]
     if lpc is not None and lpc > THRESHOLDS["load_per_core"]:
         reasons.append(f"load average {la:.2f} on {cpus} cores at start > {THRESHOLDS['load_per_core']} per core")
+    if above:
+        pct, case = above[-1]
+        reasons.append(f"{len(above)} case(s) above 100% of the bound, up to {pct:.0f}% ({case}): "
+                       f"the probe missed bandwidth the host had, so % of bound is not quotable")
     out.update(verdict="noisy" if reasons else "quiet", reasons=reasons)
     return out
 

@@ -130,15 +130,22 @@ def pool_slice(entry: dict | None, m: Metric) -> dict:
     return dict(dataclasses.asdict(pooled), slice_best=(entry or {}).get("slice_best", []) + [m.value])
 
 
+_FASTEST: dict[tuple, str] = {}
+
+
 def _fastest(arrays: _Arrays, ws: int, threads: int, flavours: list[str], target_s: float) -> str:
     """The flavour of `flavours` that reads fastest (3 trial samples each): the read bound is the
     memory system's, not a vector width's (on Zen 4, 256-bit loads read DRAM ~8% faster than
-    512-bit ones)."""
+    512-bit ones).  Tried once per process and working set, so a run's short slices before each
+    case cost their samples only."""
     if len(flavours) == 1:
         return flavours[0]
-    trial = {fl: max(measure_point(arrays, flavour_id(fl), ws, threads, 3, warmup=1, target_s=target_s))
-             for fl in flavours}
-    return max(trial, key=trial.get)
+    key = (ws, threads, tuple(flavours))
+    if key not in _FASTEST:
+        trial = {fl: max(measure_point(arrays, flavour_id(fl), ws, threads, 3, warmup=1, target_s=target_s))
+                 for fl in flavours}
+        _FASTEST[key] = max(trial, key=trial.get)
+    return _FASTEST[key]
 
 
 def _read_samples(ws: int, threads: int, flavours: list[str], repetitions: int, target_s: float):

@@ -105,16 +105,19 @@ def bandwidth_needs(cases) -> set[tuple[str, int]]:
     return needs
 
 
-def measure_bandwidth(run: RunResult, needs: set[tuple[str, int]], repetitions: int = 10) -> None:
+def measure_bandwidth(run: RunResult, needs: set[tuple[str, int]], first: int = 10, later: int = 3) -> None:
     """This host's read bandwidth for each (level, threads), measured in this run: run.probe
-    dram_read[threads] and cache_read[level][threads].  Called once per round; the samples of every
-    round are pooled and the best is the bound (probe.best_of)."""
+    dram_read[threads] and cache_read[level][threads], `first` samples the first time, `later`
+    after.  Called before every case with its own needs: the samples of every slice are pooled and
+    the best is the bound (probe.best_of), so a host whose bandwidth moves between modes (a 2-vCPU VM
+    whose vCPUs at times share a core read 35 or 68 GB/s) is probed in the modes its cases ran in;
+    one slice per round, taken in the slow mode, once set a case at 147% of its "bound"."""
     from . import probe
     for level, t in sorted(needs):
-        m = probe.dram_read(t, repetitions=repetitions) if level == "DRAM" else probe.cache_read(
-            level, t, repetitions=repetitions)
         slot = (run.probe.setdefault("dram_read", {}) if level == "DRAM"
                 else run.probe.setdefault("cache_read", {}).setdefault(level, {}))
+        n = later if slot.get(str(t)) else first
+        m = probe.dram_read(t, repetitions=n) if level == "DRAM" else probe.cache_read(level, t, repetitions=n)
         slot[str(t)] = probe.pool_slice(slot.get(str(t)), m)
 
 
@@ -163,7 +166,8 @@ def run_suite(suite: Suite, overrides: dict | None = None, output: str | os.Path
     `overrides` replace matrix axes, `params` set fixed case parameters.
 
     Cases run in `rounds` (default: the suite's) one after another: each case once per round in a
-    fresh worker, after a short probe slice; a case's samples pool over its rounds
+    fresh worker, after a short probe slice of the bandwidth it is set against; a case's samples
+    pool over its rounds
     (`extra.sample_rounds` says which round each came from), so noise that comes and goes hurts
     every case alike.  On SIGINT / SIGTERM the completed cases are saved in a document marked
     incomplete (`complete: false`, `missing`) and Interrupted is raised; `resume` (such a document)
@@ -184,7 +188,6 @@ def run_suite(suite: Suite, overrides: dict | None = None, output: str | os.Path
         for k in sorted(k for k in {c.kind for c in cases} if KINDS[k].pool is None):
             raise BmbenchError(f"kind {k!r} does not pool rounds: run suite {suite.name!r} with --rounds 1")
     done = {c.case_id: c for c in run.cases}
-    needs = bandwidth_needs(cases)
     old = ({s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
            if threading.current_thread() is threading.main_thread() else {})
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -200,11 +203,11 @@ def run_suite(suite: Suite, overrides: dict | None = None, output: str | os.Path
                 bar.advance(task, len(cases) - len(todo))
                 if not todo:
                     continue
-                if needs:
-                    with console.status(f"round {r + 1}/{rounds}: read bandwidth (probe slice, same run)"):
-                        measure_bandwidth(run, needs, repetitions=5 if run.probe else 10)
                 for i, case in enumerate(todo, 1):
                     bar.update(task, description=case.case_id)
+                    if needs := bandwidth_needs([case]):
+                        with console.status(f"{case.case_id}: read bandwidth (probe slice, same run)"):
+                            measure_bandwidth(run, needs)
                     spec = _per_round(case, rounds)
                     spec["probe"] = run.probe
                     res = run_case_in_worker(spec, timeout_s=spec["time_budget_s"] * 3 + 120)

@@ -106,7 +106,8 @@ def test_rounds_pool_samples_and_keep_their_round(tmp_path):
         assert len(c.extra["latencies_ms"]) == 4 * 3
         assert c.metrics["latency_p50"].value == pytest.approx(np.percentile(c.extra["latencies_ms"], 50))
     dram = run.probe["dram_read"]["1"]
-    assert len(dram["samples"]) == 10 + 5 and len(dram["slice_best"]) == 2  # a slice per round, pooled
+    # a slice before every case of every round (4 x 2), 10 samples the first time, 3 after, pooled
+    assert len(dram["samples"]) == 10 + 7 * 3 and len(dram["slice_best"]) == 8
     assert dram["value"] == max(dram["samples"])  # the bound: the best sample
     assert run.host["noise"]["verdict"] in ("quiet", "noisy")
     assert results.load(tmp_path / "r.json").cases[0].extra["sample_rounds"] == [0, 0, 1, 1]
@@ -118,10 +119,12 @@ def test_kinds_that_cannot_pool_refuse_rounds():
 
 
 # -------------------------------------------------------------------------------------------- noise
-def _run_with(bests, cvs, load):
+def _run_with(bests, cvs, load, pcts=()):
     cases = [CaseResult(case_id=f"c{i}", suite="s", kind="decode",
                         metrics={"tok_s": Metric(value=1, unit="tok/s", cv=cv, samples=(1.0, 1.0))})
              for i, cv in enumerate(cvs)]
+    for c, pct in zip(cases, pcts):
+        c.metrics["pct_of_bound"] = Metric(value=pct, unit="%")
     return RunResult(suite="s", created="", command=[], build={}, versions={}, cases=cases,
                      host={"load_average": [load, 0, 0], "cpus_allowed": 2},
                      probe={"dram_read": {"1": {"value": max(bests), "samples": bests, "slice_best": bests}}})
@@ -136,6 +139,16 @@ def test_noise_verdict_names_each_sign():
     assert one_slice["probe_spread"] == 1.0
     assert loud["worst_case"] == "c1 tok_s" and loud["load_per_core_at_start"] == pytest.approx(0.8)
     assert len(loud["reasons"]) == 3 and "noisy" in noise.summary(loud)
+
+
+def test_a_case_above_its_bound_makes_the_run_noisy_and_is_named():
+    """A case that read faster than the run's best probe sample shows the probe missed bandwidth
+    the host had: % of bound is then not quotable, and the run says so."""
+    ok = noise.assess(_run_with([20.0, 20.5], [0.01, 0.01], 0.2, pcts=[99.0, 80.0]))
+    assert ok["verdict"] == "quiet" and ok["above_bound"] == []
+    over = noise.assess(_run_with([20.0, 20.5], [0.01, 0.01, 0.01], 0.2, pcts=[104.0, 80.0, 147.0]))
+    assert over["verdict"] == "noisy" and over["above_bound"] == ["c0", "c2"]
+    assert len(over["reasons"]) == 1 and "147% (c2)" in over["reasons"][0] and "not quotable" in over["reasons"][0]
 
 
 # ------------------------------------------------------------------------------- interrupted runs
