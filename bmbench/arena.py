@@ -10,6 +10,8 @@ boundary and advised MADV_HUGEPAGE; whether the kernel honoured it is read back 
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import ctypes
 import mmap
 
@@ -43,6 +45,57 @@ def layout(sizes: list[int]) -> tuple[list[int], int]:
         offsets.append(end)
         end += -(-n // ALIGN) * ALIGN
     return offsets, max(end, ALIGN)
+
+
+class Pool:
+    """Arenas that a loader's packed matrices are made in directly (formats._chunked asks `empty`),
+    so moving them onto huge pages costs no copy and no second matrix at the peak.  Segments of
+    SEGMENT bytes are reserved as needed; reserved pages nobody writes are never taken."""
+    SEGMENT = 64 << 20
+
+    def __init__(self):
+        self.segments: list[np.ndarray] = []
+        self._used = 0
+
+    def take(self, nbytes: int) -> np.ndarray:
+        step = -(-nbytes // ALIGN) * ALIGN
+        if not self.segments or self._used + step > self.segments[-1].nbytes:
+            self.segments.append(allocate(max(step, self.SEGMENT)))
+            self._used = 0
+        view = self.segments[-1][self._used:self._used + nbytes]
+        self._used += step
+        return view
+
+
+_POOL: contextvars.ContextVar[Pool | None] = contextvars.ContextVar("bmbench_arena_pool", default=None)
+
+
+@contextlib.contextmanager
+def collecting():
+    """Within the block, `empty` takes from a new Pool (yielded): what a weights loader runs in."""
+    pool = Pool()
+    token = _POOL.set(pool)
+    try:
+        yield pool
+    finally:
+        _POOL.reset(token)
+
+
+@contextlib.contextmanager
+def scratch():
+    """Within the block `empty` is NumPy's again: for temporaries made while a pool collects (a
+    matrix packed part by part must not leave its parts in the pool)."""
+    token = _POOL.set(None)
+    try:
+        yield
+    finally:
+        _POOL.reset(token)
+
+
+def empty(nbytes: int) -> np.ndarray:
+    """nbytes of uint8 for packed weights: from the active pool inside `collecting`, else NumPy's."""
+    pool = _POOL.get()
+    return np.empty(nbytes, dtype=np.uint8) if pool is None else pool.take(nbytes)
 
 
 def copies(a: np.ndarray, n: int) -> list[np.ndarray]:

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import _kernels
+from . import _kernels, arena
 from .dispatch import chosen_flavour, flavour_id
 from .errors import BmbenchError
 
@@ -69,10 +69,11 @@ def _chunked(name: str, rows: int, cols: int, make_part: Callable[[int, int], np
 
     make_part(r0, n) packs rows [r0, r0 + n); row-major layouts and tiled ones whose tile divides
     `chunk` concatenate part after part.  The total is checked against the C table's data_bytes."""
-    data = np.empty(get(name).data_bytes(rows, cols), dtype=np.uint8)
+    data = arena.empty(get(name).data_bytes(rows, cols))  # a loader's huge-page pool, if one collects
     off = 0
     for r0 in range(0, rows, chunk):
-        part = make_part(r0, min(chunk, rows - r0))
+        with arena.scratch():
+            part = make_part(r0, min(chunk, rows - r0))
         data[off:off + part.size] = part
         off += part.size
     if off != data.size:

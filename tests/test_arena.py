@@ -1,6 +1,7 @@
 """The huge-page arena (bmbench/arena.py) and the engines' move of the weights into it."""
 from __future__ import annotations
 
+import dataclasses
 import gc
 import weakref
 from pathlib import Path
@@ -53,34 +54,74 @@ def test_an_arena_lands_on_huge_pages_where_the_os_offers_them():
     assert memstat.huge_page_bytes() - before >= 4 << 20  # what a decode case records
 
 
+def _inside(a: np.ndarray, arenas: list) -> bool:
+    return any(b.ctypes.data <= a.ctypes.data and a.ctypes.data + a.nbytes <= b.ctypes.data + b.nbytes
+               for b in arenas)
+
+
 def test_gather_keeps_every_matrix_byte_for_byte_and_frees_the_old_arrays():
     w = synthetic_weights(TINY["mamba2"], "ternary-lut", 3)
+    for name, p in list(w.projections()):  # as weights built outside bmbench's loaders hold them
+        owner, attr = (w.layers[int(name.split(".")[1])], name.split(".")[2]) if "." in name else (w, name)
+        setattr(owner, attr, dataclasses.replace(p, data=p.data.copy()))
+    w.arena = None
     before = {name: (p.data.copy(), p.data.shape, p.rows, p.cols, p.scale) for name, p in w.projections()}
     old = [weakref.ref(p.data) for _, p in w.projections()]
-    buf = gather_projections(w)
+    arenas = gather_projections(w)
     gc.collect()
     assert all(r() is None for r in old), "an original matrix is still alive after the move"
-    lo, hi = buf.ctypes.data, buf.ctypes.data + buf.nbytes
     for name, p in w.projections():
         data, shape, rows, cols, scale = before[name]
         assert (p.rows, p.cols, p.scale, p.data.shape) == (rows, cols, scale, shape)
         assert np.array_equal(p.data, data), name
-        assert lo <= p.data.ctypes.data and p.data.ctypes.data + p.nbytes <= hi, name
+        assert _inside(p.data, arenas), name
         assert p.data.ctypes.data % arena.ALIGN == 0, name
-    assert gather_projections(w) is buf  # a second engine over the same weights reuses the arena
+    assert gather_projections(w) is arenas  # a second engine over the same weights reuses the arena
+
+
+@pytest.mark.parametrize("fmt", ["ternary-lut", "q4_0"])
+def test_loaders_make_their_matrices_in_an_arena_with_no_copy(fmt, tmp_path, monkeypatch):
+    """Generated, read back from the weight cache, or loaded from a BIT2 file: every packed matrix
+    is made inside the weights' arenas (an engine then copies nothing), the same bytes as made
+    outside one, and the arenas hold little else (no packing scratch left in the pool)."""
+    from bmbench.models import bit2, cache
+    monkeypatch.setenv("BMBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = TINY["mamba2"]
+    with arena.scratch():
+        plain = synthetic_weights.__wrapped__(cfg, fmt, 5)
+    made = [synthetic_weights(cfg, fmt, 5), cache.synthetic_weights(cfg, fmt, 5)[0],
+            cache.synthetic_weights(cfg, fmt, 5)[0]]
+    bit2.write_bit2(tmp_path / "m.bin", bit2.bit2_tensors_from_weights(synthetic_weights(cfg, "f32", 5)))
+    loaded = bit2.load_bit2(tmp_path / "m.bin", fmt)
+    for w in made + [loaded]:
+        assert w.arena, "no arena recorded"
+        for name, p in w.projections():
+            assert _inside(p.data, w.arena), name
+        # back to back: a packing temporary taken from the pool would leave a gap
+        spans = sorted((p.data.ctypes.data, p.nbytes) for _, p in w.projections())
+        for (a, n), (b, _) in zip(spans, spans[1:]):
+            assert b - a == -(-n // arena.ALIGN) * arena.ALIGN
+    for w in made:
+        for (name, p), (_, q) in zip(w.projections(), plain.projections()):
+            assert np.array_equal(p.data, q.data), name
+    before = [id(p.data) for _, p in made[0].projections()]
+    gather_projections(made[0])
+    assert [id(p.data) for _, p in made[0].projections()] == before  # nothing moved
 
 
 @pytest.mark.parametrize("family", list(TINY))
-def test_an_engine_decodes_the_same_from_its_gathered_weights(family, monkeypatch):
-    """Both engine families gather their matrices, and the move changes no output bit."""
+def test_an_engine_decodes_the_same_from_arena_weights_as_from_plain_arrays(family, monkeypatch):
+    """Both engine families take their matrices from the arenas, and where the weights live changes
+    no output bit."""
     import bmbench.engine as E
-    w_gathered = synthetic_weights(TINY[family], "q4_0", 0)
-    eng = engine_for(w_gathered, threads=1, flavour="scalar")
-    assert w_gathered.arena is not None
+    w_arena = synthetic_weights(TINY[family], "q4_0", 0)
+    eng = engine_for(w_arena, threads=1, flavour="scalar")
+    assert w_arena.arena
     monkeypatch.setattr(E, "gather_projections", lambda w: None)
-    w_plain = synthetic_weights(TINY[family], "q4_0", 0)
-    plain = engine_for(w_plain, threads=1, flavour="scalar")
+    with arena.scratch():
+        w_plain = synthetic_weights.__wrapped__(TINY[family], "q4_0", 0)
     assert w_plain.arena is None
+    plain = engine_for(w_plain, threads=1, flavour="scalar")
     a, b = eng.decode([1, 2, 3], 4), plain.decode([1, 2, 3], 4)
     assert np.array_equal(a.tokens, b.tokens)
     assert np.array_equal(eng.logits(), plain.logits())

@@ -57,7 +57,7 @@ import numpy as np
 from .. import formats
 from ..errors import BmbenchError
 from .config import MambaConfig, bitmamba2_config, find_config
-from .weights import (LayerWeights, ModelWeights, pack_ternary, synthetic_embedding,
+from .weights import (LayerWeights, ModelWeights, in_arena, pack_ternary, synthetic_embedding,
                       synthetic_float_params)
 
 MAGIC = 0x42495432
@@ -309,6 +309,7 @@ def _projection(t: Tensor, fmt: formats.Format) -> formats.Packed:
     return fmt.quantise(np.asarray(t, dtype=np.float32))
 
 
+@in_arena
 def _assemble(c: MambaConfig, items: Iterator[tuple[str, Tensor]], fmt: formats.Format) -> ModelWeights:
     layer_keys = {"in_proj_norm": "in_proj_norm", "conv1d_weight": "conv_w", "conv1d_bias": "conv_b",
                   "dt_bias": "dt_bias", "A_log": "A_log", "D": "D", "out_proj_norm": "out_proj_norm"}

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import formats
+from .. import arena, formats
 from ..errors import BmbenchError
 from ..formats import Packed
 from . import weights as W
@@ -87,6 +87,23 @@ def _save(w, path: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)  # a full or read-only disk only costs the cache
 
 
+def _read_into_arena(path: Path) -> np.ndarray:
+    """A packed matrix's .npy read straight into the loader's huge-page pool (arena.empty), with
+    no NumPy array in between to copy from."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, fortran, dtype = read_header(f)
+        if fortran or dtype != np.uint8:
+            raise ValueError(f"{path}: not a C-ordered uint8 array")
+        a = arena.empty(int(np.prod(shape))).reshape(shape)
+        if f.readinto(memoryview(a).cast("B")) != a.nbytes:
+            raise ValueError(f"{path}: truncated")
+    return a
+
+
+@W.in_arena
 def _load(c: ModelConfig, fmt: str, path: Path):
     meta = json.loads((path / "meta.json").read_text())
     model_cls, layer_cls = _classes(c)
@@ -97,8 +114,9 @@ def _load(c: ModelConfig, fmt: str, path: Path):
             if spec is None:
                 out[name] = None
                 continue
-            a = np.load(path / f"{prefix}{name}.npy")
-            out[name] = Packed(fmt, *spec["packed"][:2], a, spec["packed"][2]) if isinstance(spec, dict) else a
+            packed = isinstance(spec, dict)
+            a = (_read_into_arena if packed else np.load)(path / f"{prefix}{name}.npy")
+            out[name] = Packed(fmt, *spec["packed"][:2], a, spec["packed"][2]) if packed else a
         return out
 
     layers = [layer_cls(**build(m, f"layers.{i}.")) for i, m in enumerate(meta["layers"])]

@@ -15,6 +15,7 @@ fp32 table (one row read per token) and that copy (read whole per token).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import zlib
 from dataclasses import dataclass
 
@@ -49,7 +50,7 @@ class ModelWeights:
     norm_f: np.ndarray        # [d_model]
     lm_head_norm: np.ndarray | None  # [d_model] when config.lm_head_norm, else None
     lm_head: Packed           # [vocab, d_model]
-    arena: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)  # gather_projections
+    arena: list | None = dataclasses.field(default=None, repr=False, compare=False)  # gather_projections
 
     def projections(self):
         """(name, Packed) of every packed matrix, in decode order."""
@@ -96,11 +97,12 @@ class ModelWeights:
 _LAYER_FLOATS = ("in_proj_norm", "conv_w", "conv_b", "dt_bias", "A_log", "D", "out_proj_norm")
 
 
-def gather_projections(w: "ModelWeights | TransformerWeights") -> np.ndarray:
-    """Move every packed matrix of w into one arena on huge pages (bmbench.arena), in decode order,
-    and return it (w.arena; a second call finds it there).  Each Packed is replaced by one over its
-    copy as soon as that is made, and the heap trimmed, so the old array is freed then: the peak is
-    the weights plus one matrix, not twice the weights."""
+def gather_projections(w: "ModelWeights | TransformerWeights") -> list:
+    """The huge-page arenas (bmbench.arena) that hold every packed matrix of w (w.arena).  The
+    loaders here make their matrices in them directly (`in_arena`); weights built elsewhere are
+    moved: one arena, matrices in decode order, each Packed replaced by one over its copy as soon as
+    that is made and the heap trimmed, so the old array is freed then (the peak: the weights plus
+    one matrix, not twice the weights)."""
     if w.arena is None:
         names = [(name, p.nbytes) for name, p in w.projections()]
         offsets, total = arena.layout([n for _, n in names])
@@ -113,8 +115,20 @@ def gather_projections(w: "ModelWeights | TransformerWeights") -> np.ndarray:
             setattr(owner, attr, dataclasses.replace(p, data=view))
             del p
             arena.trim_heap()
-        w.arena = buf
+        w.arena = [buf]
     return w.arena
+
+
+def in_arena(load):
+    """A weights loader whose packed matrices are made in huge-page arenas (arena.collecting) and
+    recorded as the weights' arena, so an engine finds them there and copies nothing."""
+    @functools.wraps(load)
+    def wrapped(*args, **kwargs):
+        with arena.collecting() as pool:
+            w = load(*args, **kwargs)
+        w.arena = pool.segments
+        return w
+    return wrapped
 
 
 def _projection_slot(w, name: str) -> tuple[object, str]:
@@ -199,6 +213,7 @@ def synthetic_embedding(c: ModelConfig, seed: int) -> np.ndarray:
     return _rng(c, seed, -1, "embedding").standard_normal((c.vocab, c.d_model), dtype=np.float32)
 
 
+@in_arena
 def synthetic_weights(config: ModelConfig, format: str, seed: int = 0) -> "ModelWeights | TransformerWeights":
     """Seeded synthetic weights in `format`: same (config, format, seed), same bytes.
 
@@ -254,7 +269,7 @@ class TransformerWeights:
     layers: list[TransformerLayerWeights]
     norm_f: np.ndarray        # [d_model]
     lm_head: Packed           # [vocab, d_model]; tied: the embedding packed in `format`
-    arena: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)  # gather_projections
+    arena: list | None = dataclasses.field(default=None, repr=False, compare=False)  # gather_projections
 
     def projections(self):
         """(name, Packed) of every packed matrix, in decode order."""
