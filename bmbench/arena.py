@@ -51,7 +51,7 @@ class Pool:
     """Arenas that a loader's packed matrices are made in directly (formats._chunked asks `empty`),
     so moving them onto huge pages costs no copy and no second matrix at the peak.  Segments of
     SEGMENT bytes are reserved as needed; reserved pages nobody writes are never taken."""
-    SEGMENT = 64 << 20
+    SEGMENT = 256 << 20  # few segments: each rounds its last page up to 2 MiB of RSS
 
     def __init__(self):
         self.segments: list[np.ndarray] = []
