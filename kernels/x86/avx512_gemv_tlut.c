@@ -29,8 +29,9 @@ static inline __m256i word_table(const uint8_t *t)
     return _mm256_shuffle_epi8(_mm256_permute4x64_epi64(_mm256_loadu_si256((const __m256i *)t), 0xd8), il);
 }
 
-/* the call's tables as words, 2 x 32 bytes per step, in this thread's buffer (grown on demand,
- * kept for the thread's life); NULL when it cannot grow */
+/* the call's tables as words, 2 x 32 bytes per step, in this thread's buffer (grown on demand to
+ * 16 bytes per column, never freed: the team's threads live as long as the process); NULL when it
+ * cannot grow */
 static const __m256i *words_of(const uint8_t *tab, int64_t steps)
 {
     static _Thread_local __m256i *buf;
