@@ -37,16 +37,6 @@ def allocate(nbytes: int) -> np.ndarray:
     return whole[off:off + nbytes]
 
 
-def layout(sizes: list[int]) -> tuple[list[int], int]:
-    """(offsets, total) of pieces of `sizes` bytes laid one after another, each start 64-byte
-    aligned."""
-    offsets, end = [], 0
-    for n in sizes:
-        offsets.append(end)
-        end += -(-n // ALIGN) * ALIGN
-    return offsets, max(end, ALIGN)
-
-
 class Pool:
     """Arenas that a loader's packed matrices are made in directly (formats._chunked asks `empty`),
     so moving them onto huge pages costs no copy and no second matrix at the peak.  Segments of
@@ -99,13 +89,11 @@ def empty(nbytes: int) -> np.ndarray:
 
 
 def copies(a: np.ndarray, n: int) -> list[np.ndarray]:
-    """n copies of a (same dtype and shape) one after another in one arena: a rotating set of
-    matrices that streams from the pages a model's weights are on."""
-    offsets, total = layout([a.nbytes] * n)
-    buf = allocate(total)
-    out = []
-    for off in offsets:
-        v = buf[off:off + a.nbytes].view(a.dtype).reshape(a.shape)
+    """n copies of a (same dtype and shape) one after another in arenas: a rotating set of matrices
+    that streams from the pages a model's weights are on."""
+    pool, out = Pool(), []
+    for _ in range(n):
+        v = pool.take(a.nbytes).view(a.dtype).reshape(a.shape)
         v[...] = a
         out.append(v)
     return out

@@ -27,11 +27,14 @@ def _thp_mode() -> str | None:
     return text[text.index("[") + 1:text.index("]")]
 
 
-def test_layout_aligns_every_piece_and_covers_them():
-    offsets, total = arena.layout([1, 64, 65, 0, 7])
-    assert offsets == [0, 64, 128, 256, 256]
-    assert total == 320
-    assert arena.layout([]) == ([], 64)
+def test_a_pool_lays_pieces_back_to_back_aligned_and_opens_segments_as_needed():
+    pool = arena.Pool()
+    pieces = [pool.take(n) for n in (1, 64, 65, 7)]
+    starts = [p.ctypes.data - pool.segments[0].ctypes.data for p in pieces]
+    assert starts == [0, 64, 128, 256] and [p.nbytes for p in pieces] == [1, 64, 65, 7]
+    big = pool.take(arena.Pool.SEGMENT)  # does not fit what is left: a segment of its own
+    assert len(pool.segments) == 2 and big.nbytes == arena.Pool.SEGMENT
+    assert pool.segments[1].ctypes.data % arena.HUGE_PAGE == 0
 
 
 def test_allocate_starts_on_a_huge_page_and_is_zeroed_and_writable():

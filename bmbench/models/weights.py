@@ -100,22 +100,20 @@ _LAYER_FLOATS = ("in_proj_norm", "conv_w", "conv_b", "dt_bias", "A_log", "D", "o
 def gather_projections(w: "ModelWeights | TransformerWeights") -> list:
     """The huge-page arenas (bmbench.arena) that hold every packed matrix of w (w.arena).  The
     loaders here make their matrices in them directly (`in_arena`); weights built elsewhere are
-    moved: one arena, matrices in decode order, each Packed replaced by one over its copy as soon as
+    moved: matrices in decode order, each Packed replaced by one over its copy as soon as
     that is made and the heap trimmed, so the old array is freed then (the peak: the weights plus
     one matrix, not twice the weights)."""
     if w.arena is None:
-        names = [(name, p.nbytes) for name, p in w.projections()]
-        offsets, total = arena.layout([n for _, n in names])
-        buf = arena.allocate(total)
-        for (name, nbytes), off in zip(names, offsets):
+        pool = arena.Pool()
+        for name in [name for name, _ in w.projections()]:
             owner, attr = _projection_slot(w, name)
             p = getattr(owner, attr)
-            view = buf[off:off + nbytes].reshape(p.data.shape)
+            view = pool.take(p.nbytes).reshape(p.data.shape)
             view[...] = p.data
             setattr(owner, attr, dataclasses.replace(p, data=view))
             del p
             arena.trim_heap()
-        w.arena = [buf]
+        w.arena = pool.segments
     return w.arena
 
 
