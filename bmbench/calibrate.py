@@ -12,8 +12,9 @@ could not tell flavours apart whose single thread waits on memory alike (ternary
 Zen 4 VM within noise of each other), while with more threads per memory channel, and in the
 prompt's batched GEMMs, the one that computes faster decodes faster; the in-cache time says which.
 A flavour other than the default (the widest native one) is chosen only when its score is better
-by more than MARGIN, so a near tie does not flip from one calibration to the next.  The cache file is keyed by CPU model, kernel features and this build
-(bmbench version + compiler): another CPU or another build calibrates again.
+by more than MARGIN, so a near tie does not flip from one calibration to the next.  The cache file
+is keyed by CPU model, kernel features and this build (bmbench version + compiler): another CPU or
+another build calibrates again.
 BMBENCH_KERNELS still forces one flavour for everything; BMBENCH_CALIBRATE=off never calibrates
 automatically (the default flavour then stands for every format)."""
 from __future__ import annotations

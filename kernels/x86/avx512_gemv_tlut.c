@@ -4,11 +4,12 @@
  * (high byte) in word i; their four nibbles are the word's bits 0-3, 4-7, 8-11, 12-15, and vpermw
  * reads only bits 0-3 of an index, so a shift picks each nibble with no mask: even rows' pair a
  * (v), pair b (v >> 4), odd rows' (v >> 8, v >> 12).  The tables are turned into words (from the
- * plane layout every flavour shares) once per call, into a per-thread buffer: turned per pass
- * instead, 4 shuffles per 16 lookups, the kernel ran at 28 GB/s in cache, 32 this way.  Measured on Zen 4
- * (tools/kbench.py, 1b.in_proj in cache, 1 thread): 28 GB/s against 23 for AVX2; the same with
- * 512-bit vpermw over tile pairs (index bit 4 then reads equal table copies) 24, and loading the odd
- * rows' bytes one byte on instead of shifting 27: the lookups, not the shifts, are the limit. */
+ * plane layout every flavour shares) once per call, into a per-thread buffer.
+ * Measured on Zen 4 (tools/kbench.py, 1b.in_proj in cache, 1 thread): 31.6-32.5 GB/s against
+ * 23-24 for AVX2; the tables turned per pass instead (4 shuffles per 16 lookups) 28; 512-bit
+ * vpermw over tile pairs (index bit 4 then reads equal table copies) 24; the odd rows' bytes loaded
+ * one byte on, or a shift done by vpmulhuw, no better: vpermw and the shifts share Zen 4's shuffle
+ * pipes, and 16 lookups + 12 shifts + 16 adds per 4 tiles need ~11 cycles where the loop takes ~13. */
 #include <immintrin.h>
 #include <stdlib.h>
 
