@@ -141,13 +141,14 @@ def test_int8_tensor_prep_matches_numpy_mirror(x, quant):
     assert _header(act) == (inv, int(q.astype(np.int64).sum()), n)
     kp = -(-n // 128) * 128
     np.testing.assert_array_equal(act[64:64 + kp].view(np.int8), np.pad(q, (0, kp - n)))
-    # ternary-lut: per column pair 16 int16 entries (low bytes, then high bytes)
+    # ternary-lut: per column pair 16 int16 entries (7-bit low parts, then high parts)
     act = formats.prepare(formats.get("ternary-lut"), x, quant)
     assert _header(act) == (inv, int(q.astype(np.int64).sum()), n)
     kp = -(-n // 4) * 4
     qp = np.pad(q, (0, kp - n)).astype(np.int16).reshape(-1, 2)
     t = act[64:64 + 16 * kp].reshape(-1, 2, 16)
-    entries = (t[:, 0].astype(np.uint16) | t[:, 1].astype(np.uint16) << 8).view(np.int16)
+    assert t[:, 0].max(initial=0) < 128
+    entries = t[:, 0].astype(np.int16) + 128 * t[:, 1].view(np.int8).astype(np.int16)
     wt = np.array([-1, 0, 1, 0], dtype=np.int16)
     i = np.arange(16)
     np.testing.assert_array_equal(entries, wt[i & 3] * qp[:, :1] + wt[i >> 2] * qp[:, 1:])

@@ -1,17 +1,14 @@
 /* NEON ternary-lut (layout: kernels/generic/gemv_tlut.c).  Per step of 4 columns the four 16-byte
- * table planes are loaded once; each 16-row half of the tile's 32 bytes is split into nibbles,
- * looked up with tbl (vqtbl1q_u8, 16 rows per lookup) and zipped back into exact int16. */
+ * table planes are loaded once; each 16-row half of the tile's 32 bytes is split into nibbles and
+ * looked up with tbl (vqtbl1q_u8, 16 rows per lookup).  The two pairs' 7-bit low parts add in a
+ * byte and widen into uint16 sums (vaddw), their high parts add and accumulate in int8, and the two
+ * recombine once per chunk: no zips per lookup. */
 #include "neon_compat.h"
 
 #include "../flavours.h"
 #include "../formats.h"
 
-#define LUT_CHUNK 64 /* steps of 4 columns summed in int16: 64 x 2 x 254 = 32512 */
-
-static inline int16x8_t pair16(uint8x16_t lo, uint8x16_t hi, int second)
-{
-    return vreinterpretq_s16_u8(second ? vzip2q_u8(lo, hi) : vzip1q_u8(lo, hi));
-}
+#define LUT_CHUNK 32 /* steps per chunk: high parts sum to >= 32 x -4 = -128 in int8 */
 
 static void tile_dot(const uint8_t *tw, const uint8_t *tab, int64_t steps, int32_t *dot)
 {
@@ -20,8 +17,10 @@ static void tile_dot(const uint8_t *tw, const uint8_t *tab, int64_t steps, int32
     for (int p = 0; p < 8; p++) acc[p] = vdupq_n_s32(0);
     for (int64_t k0 = 0; k0 < steps; k0 += LUT_CHUNK) {
         const int64_t k1 = k0 + LUT_CHUNK < steps ? k0 + LUT_CHUNK : steps;
-        int16x8_t s[4]; /* rows 0-7, 8-15, 16-23, 24-31 */
-        for (int p = 0; p < 4; p++) s[p] = vdupq_n_s16(0);
+        uint16x8_t low[4]; /* rows 0-7, 8-15, 16-23, 24-31 */
+        int8x16_t high[2]; /* rows 0-15, 16-31 */
+        for (int p = 0; p < 4; p++) low[p] = vdupq_n_u16(0);
+        high[0] = high[1] = vdupq_n_s8(0);
         for (int64_t k = k0; k < k1; k++) {
             const uint8_t *t = tab + 64 * k;
             const uint8x16_t tal = vld1q_u8(t), tah = vld1q_u8(t + 16);
@@ -29,15 +28,18 @@ static void tile_dot(const uint8_t *tw, const uint8_t *tab, int64_t steps, int32
             for (int half = 0; half < 2; half++) {
                 const uint8x16_t v = vld1q_u8(tw + 32 * k + 16 * half);
                 const uint8x16_t lo = vandq_u8(v, m), hi = vshrq_n_u8(v, 4);
-                const uint8x16_t al = vqtbl1q_u8(tal, lo), ah = vqtbl1q_u8(tah, lo);
-                const uint8x16_t bl = vqtbl1q_u8(tbl, hi), bh = vqtbl1q_u8(tbh, hi);
-                s[2 * half] = vaddq_s16(s[2 * half], vaddq_s16(pair16(al, ah, 0), pair16(bl, bh, 0)));
-                s[2 * half + 1] = vaddq_s16(s[2 * half + 1], vaddq_s16(pair16(al, ah, 1), pair16(bl, bh, 1)));
+                const uint8x16_t l = vaddq_u8(vqtbl1q_u8(tal, lo), vqtbl1q_u8(tbl, hi));
+                const uint8x16_t h = vaddq_u8(vqtbl1q_u8(tah, lo), vqtbl1q_u8(tbh, hi));
+                low[2 * half] = vaddw_u8(low[2 * half], vget_low_u8(l));
+                low[2 * half + 1] = vaddw_high_u8(low[2 * half + 1], l);
+                high[half] = vaddq_s8(high[half], vreinterpretq_s8_u8(h));
             }
         }
         for (int p = 0; p < 4; p++) {
-            acc[2 * p] = vaddw_s16(acc[2 * p], vget_low_s16(s[p]));
-            acc[2 * p + 1] = vaddw_high_s16(acc[2 * p + 1], s[p]);
+            const int16x8_t hp = p & 1 ? vmovl_high_s8(high[p / 2]) : vmovl_s8(vget_low_s8(high[p / 2]));
+            const int16x8_t s = vaddq_s16(vreinterpretq_s16_u16(low[p]), vshlq_n_s16(hp, 7));
+            acc[2 * p] = vaddw_s16(acc[2 * p], vget_low_s16(s));
+            acc[2 * p + 1] = vaddw_high_s16(acc[2 * p + 1], s);
         }
     }
     for (int p = 0; p < 8; p++) vst1q_s32(dot + 4 * p, acc[p]);
@@ -57,8 +59,14 @@ void BMK_NEON_FN(bmk_gemv_tlut)(const bmk_tensor *w, const void *act, float *y, 
 }
 
 /* The table build (reference: kernels/generic/gemv_tlut.c): a pair's 16 int16 entries in two
- * registers, T = A q0 + B q1 (vmul / vmla by a scalar: exact in int16), their low and high bytes
- * separated by unzipping even and odd bytes. */
+ * registers, T = A q0 + B q1 (vmul / vmla by a scalar: exact in int16), made words of low part
+ * T & 127 and high part T >> 7, whose low and high bytes are separated by unzipping even and odd
+ * bytes. */
+static inline uint8x16_t parts(int16x8_t e)
+{
+    return vreinterpretq_u8_s16(vaddq_s16(vandq_s16(e, vdupq_n_s16(127)), vshlq_n_s16(vshrq_n_s16(e, 7), 8)));
+}
+
 void BMK_NEON_FN(bmk_tlut_prep)(const float *x, int64_t cols, int act_quant, void *act)
 {
     int64_t kp;
@@ -69,8 +77,8 @@ void BMK_NEON_FN(bmk_tlut_prep)(const float *x, int64_t cols, int act_quant, voi
     const int16x8_t A = vld1q_s16(a), B0 = vld1q_s16(b0), B1 = vld1q_s16(b1);
     for (int64_t g = 0; g < kp / 2; g++) {
         const int16x8_t t0 = vmulq_n_s16(A, q[2 * g]);
-        const uint8x16_t e0 = vreinterpretq_u8_s16(vmlaq_n_s16(t0, B0, q[2 * g + 1])); /* entries 0-7 */
-        const uint8x16_t e1 = vreinterpretq_u8_s16(vmlaq_n_s16(t0, B1, q[2 * g + 1])); /* entries 8-15 */
+        const uint8x16_t e0 = parts(vmlaq_n_s16(t0, B0, q[2 * g + 1])); /* entries 0-7 */
+        const uint8x16_t e1 = parts(vmlaq_n_s16(t0, B1, q[2 * g + 1])); /* entries 8-15 */
         vst1q_u8(tab + 32 * g, vuzp1q_u8(e0, e1));
         vst1q_u8(tab + 32 * g + 16, vuzp2q_u8(e0, e1));
     }

@@ -1,8 +1,12 @@
 /* AVX2 ternary-lut (layout: kernels/generic/gemv_tlut.c).  Per 4 columns: the four 16-byte table
- * planes (low/high bytes of the two pair tables) are broadcast to both 128-bit lanes; per tile one
- * 32-byte load gives 32 rows' nibbles, four pshufb look the int16 entries' bytes up, unpack
- * interleaves them back into exact int16 (lane 0: rows 0-15, lane 1: rows 16-31).  Two tiles per
- * pass share the table registers. */
+ * planes (7-bit low parts and high parts of the two pair tables) are broadcast to both 128-bit
+ * lanes; per tile one 32-byte load gives 32 rows' nibbles, and four pshufb look the parts up.  The
+ * two pairs' low parts add in a byte (<= 2 x 127) and so do their high parts, so nothing is
+ * interleaved per step: the low sums accumulate as words (row 2i in the low byte, with carries
+ * into row 2i+1's) beside the odd rows' own sums (>> 8), which recover the even rows' at the end
+ * of a chunk; the high sums accumulate in int8 (at most 32 x 4).  Per 32 bytes: 3 nibble ops,
+ * 4 lookups, 5 adds, 1 shift, where interleaving int16 entries (unpack) took 4 lookups, 4 unpacks
+ * and 4 adds.  Two tiles per pass share the table registers. */
 #include <immintrin.h>
 #include <string.h>
 
@@ -10,7 +14,7 @@
 #include "../formats.h"
 #include "tlut_tables.h"
 
-#define LUT_CHUNK 64 /* steps of 4 columns summed in int16: 64 x 2 x 254 = 32512 */
+#define LUT_CHUNK 32 /* steps per chunk: high parts sum to >= 32 x -4 = -128 in int8 */
 #define LUT_TILES 2
 
 static inline __m256i bcast(const uint8_t *p) { return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)p)); }
@@ -27,35 +31,51 @@ static inline void widen_add(int32_t *dot, __m256i lo, __m256i hi)
     }
 }
 
-static inline __attribute__((always_inline)) void tiles_dot(const uint8_t *tw, int64_t tile_bytes,
-                                                            const uint8_t *tab, int64_t steps, int nt,
-                                                            int32_t *dot)
+/* a chunk's sums into a tile's dot products: words = sum of low parts as words (mod 2^16), odd =
+ * the odd rows' low sums, high = the high sums in int8 per row */
+static inline void chunk_add(int32_t *dot, __m256i words, __m256i odd, __m256i high)
+{
+    const __m256i even = _mm256_sub_epi16(words, _mm256_slli_epi16(odd, 8));
+    const __m256i he = _mm256_srai_epi16(_mm256_slli_epi16(high, 8), 8), ho = _mm256_srai_epi16(high, 8);
+    const __m256i e = _mm256_add_epi16(even, _mm256_slli_epi16(he, 7)), o = _mm256_add_epi16(odd, _mm256_slli_epi16(ho, 7));
+    widen_add(dot, _mm256_unpacklo_epi16(e, o), _mm256_unpackhi_epi16(e, o));
+}
+
+/* one tile's step: its 32 bytes' lookups into its three sums */
+#define TILE_STEP(v, words, odd, high)                                                              \
+    do {                                                                                            \
+        const __m256i lo = _mm256_and_si256(v, m), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m); \
+        const __m256i l = _mm256_add_epi8(_mm256_shuffle_epi8(tal, lo), _mm256_shuffle_epi8(tbl, hi)); \
+        const __m256i h = _mm256_add_epi8(_mm256_shuffle_epi8(tah, lo), _mm256_shuffle_epi8(tbh, hi)); \
+        words = _mm256_add_epi16(words, l);                                                         \
+        odd = _mm256_add_epi16(odd, _mm256_srli_epi16(l, 8));                                       \
+        high = _mm256_add_epi8(high, h);                                                            \
+    } while (0)
+
+/* two tiles at tw and tw + tile_bytes (the same tile twice for a lone last one: tw2 == tw) */
+static void tiles_dot(const uint8_t *tw, const uint8_t *tw2, const uint8_t *next, const uint8_t *tab,
+                      int64_t steps, int32_t *dot)
 {
     const __m256i m = _mm256_set1_epi8(0x0f);
-    for (int i = 0; i < nt * BMK_TLUT_ROWS; i++) dot[i] = 0;
+    for (int i = 0; i < LUT_TILES * BMK_TLUT_ROWS; i++) dot[i] = 0;
     for (int64_t k0 = 0; k0 < steps; k0 += LUT_CHUNK) {
         const int64_t k1 = k0 + LUT_CHUNK < steps ? k0 + LUT_CHUNK : steps;
-        __m256i s[LUT_TILES][2];
-        for (int j = 0; j < nt; j++) s[j][0] = s[j][1] = _mm256_setzero_si256();
-        for (int64_t k = k0; k < k1; k++) {
+        __m256i w0 = _mm256_setzero_si256(), o0 = w0, h0 = w0, w1 = w0, o1 = w0, h1 = w0;
+        int64_t k = k0;
+        do { /* k0 < steps: at least one step */
             const uint8_t *t = tab + 64 * k;
             const __m256i tal = bcast(t), tah = bcast(t + 16), tbl = bcast(t + 32), tbh = bcast(t + 48);
-            /* the nt tiles of a pass are contiguous: prefetch the next pass's span linearly
+            /* the two tiles of a pass are contiguous: prefetch the next pass's span linearly
              * (see avx2_gemv_tmad.c), into L2 only: a pass is 16 KiB per tile at 2048 columns,
              * and pulled into L1 it evicted the tables (T0: 38 -> T1: 52-69 Gweights/s from DRAM) */
-            _mm_prefetch((const char *)(tw + nt * tile_bytes + 32 * nt * k), _MM_HINT_T1);
-            for (int j = 0; j < nt; j++) {
-                const __m256i v = _mm256_loadu_si256((const __m256i *)(tw + j * tile_bytes + 32 * k));
-                const __m256i lo = _mm256_and_si256(v, m), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
-                const __m256i al = _mm256_shuffle_epi8(tal, lo), ah = _mm256_shuffle_epi8(tah, lo);
-                const __m256i bl = _mm256_shuffle_epi8(tbl, hi), bh = _mm256_shuffle_epi8(tbh, hi);
-                s[j][0] = _mm256_add_epi16(s[j][0], _mm256_add_epi16(_mm256_unpacklo_epi8(al, ah),
-                                                                     _mm256_unpacklo_epi8(bl, bh)));
-                s[j][1] = _mm256_add_epi16(s[j][1], _mm256_add_epi16(_mm256_unpackhi_epi8(al, ah),
-                                                                     _mm256_unpackhi_epi8(bl, bh)));
-            }
-        }
-        for (int j = 0; j < nt; j++) widen_add(dot + j * BMK_TLUT_ROWS, s[j][0], s[j][1]);
+            _mm_prefetch((const char *)(next + 64 * k), _MM_HINT_T1);
+            const __m256i v0 = _mm256_loadu_si256((const __m256i *)(tw + 32 * k));
+            const __m256i v1 = _mm256_loadu_si256((const __m256i *)(tw2 + 32 * k));
+            TILE_STEP(v0, w0, o0, h0);
+            TILE_STEP(v1, w1, o1, h1);
+        } while (++k < k1);
+        chunk_add(dot, w0, o0, h0);
+        chunk_add(dot + BMK_TLUT_ROWS, w1, o1, h1);
     }
 }
 
@@ -67,10 +87,7 @@ void bmk_gemv_tlut_avx2(const bmk_tensor *w, const void *act, float *y, int64_t 
     int32_t dot[LUT_TILES * BMK_TLUT_ROWS];
     for (int64_t t0 = r0; t0 < r1; t0 += LUT_TILES * BMK_TLUT_ROWS) {
         const uint8_t *tw = w->data + t0 * steps;
-        if (r1 - t0 > BMK_TLUT_ROWS)
-            tiles_dot(tw, tile_bytes, tab, steps, 2, dot);
-        else
-            tiles_dot(tw, tile_bytes, tab, steps, 1, dot);
+        tiles_dot(tw, r1 - t0 > BMK_TLUT_ROWS ? tw + tile_bytes : tw, tw + 2 * tile_bytes, tab, steps, dot);
         const int64_t n = r1 - t0 < LUT_TILES * BMK_TLUT_ROWS ? r1 - t0 : LUT_TILES * BMK_TLUT_ROWS;
         for (int64_t i = 0; i < n; i++) y[t0 - r0 + i] = bmk_int_out(dot[i], w->scale, h);
     }

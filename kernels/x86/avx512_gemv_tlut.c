@@ -20,14 +20,16 @@
 #define LUT_CHUNK 64 /* steps summed in int16: 64 x 2 x 254 = 32512 */
 #define LUT_TILES 4
 
-/* pair table at t (16 low bytes, then 16 high bytes) as 16 int16 words */
+/* pair table at t (16 low parts, then 16 high parts) as 16 int16 words */
 static inline __m256i word_table(const uint8_t *t)
 {
     const __m256i il = _mm256_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15,
                                         0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
     /* qwords lo 0-7, lo 8-15, hi 0-7, hi 8-15 -> lo 0-7, hi 0-7 | lo 8-15, hi 8-15, then
      * interleaved per lane */
-    return _mm256_shuffle_epi8(_mm256_permute4x64_epi64(_mm256_loadu_si256((const __m256i *)t), 0xd8), il);
+    const __m256i w = _mm256_shuffle_epi8(_mm256_permute4x64_epi64(_mm256_loadu_si256((const __m256i *)t), 0xd8), il);
+    /* w = low + 256 high, the entry low + 128 high */
+    return _mm256_sub_epi16(w, _mm256_slli_epi16(_mm256_srai_epi16(w, 8), 7));
 }
 
 /* the call's tables as words, 2 x 32 bytes per step, in this thread's buffer (grown on demand to
