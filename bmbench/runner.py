@@ -165,8 +165,9 @@ def run_suite(suite: Suite, overrides: dict | None = None, output: str | os.Path
     """Run every case of `suite` and return the result document (saved to `output` if given).
     `overrides` replace matrix axes, `params` set fixed case parameters.
 
-    Cases run in `rounds` (default: the suite's) one after another: each case once per round in a
-    fresh worker, after a short probe slice of the bandwidth it is set against; a case's samples
+    Cases run in `rounds` (default: the suite's) one after another, every other round in reverse
+    order: each case once per round in a fresh worker, after a short probe slice of the bandwidth it
+    is set against; a case's samples
     pool over its rounds
     (`extra.sample_rounds` says which round each came from), so noise that comes and goes hurts
     every case alike.  On SIGINT / SIGTERM the completed cases are saved in a document marked
@@ -203,7 +204,9 @@ def run_suite(suite: Suite, overrides: dict | None = None, output: str | os.Path
                 bar.advance(task, len(cases) - len(todo))
                 if not todo:
                     continue
-                for i, case in enumerate(todo, 1):
+                # every other round in reverse (A B B A): a drift over the run meets the cases it
+                # sets side by side alike instead of always favouring the first
+                for i, case in enumerate(todo if r % 2 == 0 else todo[::-1], 1):
                     bar.update(task, description=case.case_id)
                     if needs := bandwidth_needs([case]):
                         with console.status(f"{case.case_id}: read bandwidth (probe slice, same run)"):

@@ -94,9 +94,12 @@ def test_rounds_pool_samples_and_keep_their_round(tmp_path):
     run = runner.run_suite(suite, output=tmp_path / "r.json", console=Console(file=buf, width=200))
     assert run.complete and run.plan["rounds"] == 2 and len(run.cases) == 4
     # each round's line gives that round's time; the case's duration is their sum
-    said = {}
+    said, order = {}, {"1": [], "2": []}
     for m in re.finditer(r"round (\d)/2 (\S+) ok ([\d.]+) s", buf.getvalue()):
         said.setdefault(m.group(2), []).append(float(m.group(3)))
+        order[m.group(1)].append(m.group(2))
+    # the second round runs the cases in reverse (A B B A), the result keeps the suite's order
+    assert order["1"] == [c.case_id for c in run.cases] and order["2"] == order["1"][::-1]
     for c in run.cases:
         assert len(said[c.case_id]) == 2 and sum(said[c.case_id]) == pytest.approx(c.duration_s, abs=0.11)
     for c in run.cases:
