@@ -4,7 +4,7 @@ probed just before, in one process (for kernel work; the kernels suite is the fu
     python tools/kbench.py ternary-lut,ternary-mad,q8_0,q4_0 1b.in_proj,1b.out_proj,1b.lm_head 1,2 [avx2,avx512]
 """
 import sys, numpy as np
-from bmbench import arena, formats, gemv_case, probe
+from bmbench import formats, gemv_case, probe
 from bmbench.dispatch import flavour_id
 fmts = sys.argv[1].split(",")
 shapes = sys.argv[2].split(",")
@@ -16,10 +16,7 @@ for t in threads:
         fmt = formats.get(f)
         for sh, fl in ((sh, fl) for sh in shapes for fl in flavours):
             rows, cols = gemv_case.SHAPES[sh]
-            p = fmt.synthetic(np.random.default_rng(0), rows, cols)
-            n = gemv_case.stream_count(p.nbytes)
-            datas = arena.copies(p.data, n)
-            x = np.random.default_rng(1).standard_normal(cols).astype(np.float32)
+            p, datas, x = gemv_case.operands(fmt, rows, cols, "stream")  # the kernels suite's operands
             s = gemv_case.time_calls(fmt, flavour_id(fl), datas, rows, cols, p.scale, x, t, 7, 1)
             g = p.nbytes / np.median(s) / 1e9
             sc = gemv_case.time_calls(fmt, flavour_id(fl), [p.data], rows, cols, p.scale, x, t, 7, 1)

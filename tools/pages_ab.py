@@ -9,14 +9,13 @@ import sys
 import numpy as np
 
 import bmbench.engine as E
-from bmbench import arena
 from bmbench.models import get_config
 from bmbench.models.weights import synthetic_weights
 
 model, fmt, threads, flavour, pairs = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 cfg = get_config(model)
-with arena.scratch():  # plain NumPy arrays: the loader's pool off, and the engine must not move them
-    plain_w = synthetic_weights.__wrapped__(cfg, fmt, 0)
+plain_w = synthetic_weights.__wrapped__(cfg, fmt, 0)  # without in_arena: plain NumPy arrays
+# ... which the engine must not move
 gather = E.gather_projections
 E.gather_projections = lambda w: None
 plain = E.engine_for(plain_w, threads=threads, flavour=flavour)
