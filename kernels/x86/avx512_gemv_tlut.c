@@ -13,8 +13,9 @@
  * order, take 11.8 (Zen 4 runs vpermw and the shifts 2 per cycle each, 3 per cycle together, the
  * adds 4), so little is left to the schedule.  The odd rows' bytes loaded one byte on (v1: odd
  * rows are v1 and v1 >> 4, 8 shifts instead of 12) take 13.4, but the last step's load reads a
- * byte past the matrix; every such load masked (vmovdqu8) took the gain back (14.0), and masking
- * only the last step's needs that step split off the loop (not tried). */
+ * byte past the matrix; every such load masked (vmovdqu8) took the gain back (14.0), and a tile's
+ * last step selected apart (v >> 8 there) 13.6 alone, but slower in the extension (tools/kbench.py,
+ * 1b.in_proj, builds interleaved: 27.4-28.5 GB/s streaming against 29.2-29.4). */
 #include <immintrin.h>
 #include <stdlib.h>
 
