@@ -5,17 +5,18 @@
  * reads only bits 0-3 of an index, so a shift picks each nibble with no mask: even rows' pair a
  * (v), pair b (v >> 4), odd rows' (v >> 8, v >> 12).  The tables are turned into words (from the
  * plane layout every flavour shares) once per call, into a per-thread buffer.
- * Measured on Zen 4 (tools/kbench.py, 1b.in_proj in cache, 1 thread): 31.6-32.5 GB/s against
- * 23-24 for AVX2; the tables turned per pass instead (4 shuffles per 16 lookups) 28; 512-bit
- * vpermw over tile pairs (index bit 4 then reads equal table copies) 24; a shift done by vpmulhuw
- * no better.  Per 4 tile-steps (128 bytes) this loop takes 14.2 cycles from L2 (this file built
- * alone, a 1024 x 2048 matrix); its 16 vpermw + 12 vpsrlw + 16 vpaddw, independent and in its
- * order, take 11.8 (Zen 4 runs vpermw and the shifts 2 per cycle each, 3 per cycle together, the
- * adds 4), so little is left to the schedule.  The odd rows' bytes loaded one byte on (v1: odd
- * rows are v1 and v1 >> 4, 8 shifts instead of 12) take 13.4, but the last step's load reads a
- * byte past the matrix; every such load masked (vmovdqu8) took the gain back (14.0), and a tile's
- * last step selected apart (v >> 8 there) 13.6 alone, but slower in the extension (tools/kbench.py,
- * 1b.in_proj, builds interleaved: 27.4-28.5 GB/s streaming against 29.2-29.4). */
+ * Measured on Zen 4 (tools/kbench.py, 1b.in_proj in cache, 1 thread): 31.6-32.5 GB/s against 23-24
+ * for AVX2; the tables turned per pass instead (4 shuffles per 16 lookups) 28; 512-bit vpermw over
+ * tile pairs (index bit 4 then reads equal table copies) 24; a shift done by vpmulhuw no better.
+ * Per 4 tile-steps (128 bytes) this loop takes 14.2 cycles from L2 (this file built alone, a 1024
+ * x 2048 matrix); its 16 vpermw + 12 vpsrlw + 16 vpaddw, independent and in its order, take 11.8
+ * (Zen 4 runs vpermw and the shifts 2 per cycle each, 3 per cycle together, the adds 4), and 13.1
+ * with its loads, prefetches and add chains: what is left is its op count.  The odd rows' bytes
+ * loaded one byte on (v1: odd rows are v1 and v1 >> 4, 8 shifts instead of 12) take 13.4, but the
+ * last step's load reads a byte past the matrix; every such load masked (vmovdqu8) took the gain
+ * back (14.0), and a tile's last step selected apart (v >> 8 there) 13.6 alone, but slower in the
+ * extension (tools/kbench.py, 1b.in_proj, builds interleaved: 27.4-28.5 GB/s streaming against
+ * 29.2-29.4). */
 #include <immintrin.h>
 #include <stdlib.h>
 
