@@ -1,8 +1,10 @@
 /* pin.h: BMK_PIN(v) keeps vector variable v in a register at that point (an empty asm statement
- * that reads and writes it).  In the integer GEMV loops gcc 12 otherwise reads reused activation
- * loads as memory operands of the multiply-adds (half their rate on Zen 4) and copies loop-carried
- * accumulators through spare registers and the stack every iteration (avx512_gemv_tmad.c).  A
- * no-op where the vector types are not native (SIMDe's emulation in the tests). */
+ * that reads and writes it).  In the AVX-512 VNNI ternary-mad GEMV gcc 12 otherwise read the reused
+ * activation loads as vpdpbusd memory operands (half the rate of register ones on Zen 4) and copied
+ * its loop-carried accumulators through spare registers and the stack every block.  Use it where it
+ * measures faster: in the other integer GEMVs it changed nothing, and in the ternary-mad GEMM (16
+ * values pinned) it forced spills (prefill 210 -> 155 tok/s).  A no-op where the vector types are
+ * not native (SIMDe's emulation in the tests). */
 #ifndef BMK_PIN_H
 #define BMK_PIN_H
 #if defined(__AVX2__)
