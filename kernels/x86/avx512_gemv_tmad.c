@@ -154,6 +154,8 @@ static inline __attribute__((always_inline)) void rows_vecs_dot(const uint8_t *w
             for (int j = 0; j < GEMM_VECS; j++) {
                 x01[j] = _mm512_loadu_si512(q[j] + b * BMK_TMAD_BLOCK);
                 x23[j] = _mm512_loadu_si512(q[j] + b * BMK_TMAD_BLOCK + 64);
+                BMK_PIN(x01[j]); /* pin.h: registers, not vpdpbusd memory operands */
+                BMK_PIN(x23[j]);
             }
             _mm_prefetch((const char *)(w0 + nr * row_bytes + nr * 32 * b), _MM_HINT_T0);
             for (int i = 0; i < nr; i++) {
