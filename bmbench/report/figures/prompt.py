@@ -94,7 +94,9 @@ def fig_prefill(run: RunResult, **_) -> Figure | None:
                 ecolor="black", capsize=3, zorder=3)
     ax.errorbar(pos + 0.2, [value(c, "tok_s") for c in cases], yerr=error_bars(cases, "tok_s"), fmt="none",
                 ecolor="black", capsize=3, zorder=3)
-    ax.set_xticks(pos, [decode_label(c).replace(" ", "\n", 1) for c in cases], fontsize=7)
+    # one-line labels, slanted: two-line ones ran into each other at 16 cases
+    ax.set_xticks(pos, [decode_label(c) for c in cases], fontsize=7, rotation=30, ha="right",
+                  rotation_mode="anchor")
     ax.set_ylabel("tok/s")
     ax.set_title(f"Prompt processing (pp{n}, batched) and generation (tg) by model x format x threads", fontsize=10)
     ax.grid(True, axis="y", alpha=0.3)
