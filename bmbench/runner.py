@@ -168,9 +168,9 @@ def run_suite(suite: Suite, overrides: dict | None = None, output: str | os.Path
     Cases run in `rounds` (default: the suite's) one after another, every other round in reverse
     order: each case once per round in a fresh worker, after a short probe slice of the bandwidth it
     is set against; a case's samples pool over its rounds (`extra.sample_rounds` says which round
-    each came from), so noise that comes and goes hurts every case alike.  On SIGINT / SIGTERM the completed cases are saved in a document marked
-    incomplete (`complete: false`, `missing`) and Interrupted is raised; `resume` (such a document)
-    runs only what it owes and completes it."""
+    each came from), so noise that comes and goes hurts every case alike. On SIGINT / SIGTERM the
+    completed cases are saved in a document marked incomplete (`complete: false`, `missing`) and
+    Interrupted is raised; `resume` (such a document) runs only what it owes and completes it."""
     console = console or Console(stderr=True, markup=False)
     if resume is not None:
         overrides, params = resume.plan.get("overrides") or {}, resume.plan.get("params") or {}

@@ -14,8 +14,8 @@ from bmbench.models.weights import synthetic_weights
 
 model, fmt, threads, flavour, pairs = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 cfg = get_config(model)
-plain_w = synthetic_weights.__wrapped__(cfg, fmt, 0)  # without in_arena: plain NumPy arrays
-# ... which the engine must not move
+# without in_arena: plain NumPy arrays, which the engine must not move (gather_projections off)
+plain_w = synthetic_weights.__wrapped__(cfg, fmt, 0)
 gather = E.gather_projections
 E.gather_projections = lambda w: None
 plain = E.engine_for(plain_w, threads=threads, flavour=flavour)
